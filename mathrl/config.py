@@ -51,6 +51,8 @@ class RewardSpec:
     """Weight of this reward in the sum that forms the training reward."""
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword options passed to the reward (its class constructor, or bound to the function)."""
+    timeout_s: float | None = 60.0
+    """Wall-time limit for one batch call; rows of a call that overruns get None. None waits forever."""
 
 
 @dataclass

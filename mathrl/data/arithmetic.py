@@ -133,7 +133,8 @@ def _render(node: _Node) -> str:
         left = f"({left})"
     if node.right.op is not None:
         right_precedence = _PRECEDENCE[node.right.op]
-        # a - (b + c) and a / (b * c) need parentheses; a + (b - c) and a * (b / c) do not.
+        # a - (b + c) and a / (b * c) need parentheses, but a + (b - c) and a * (b / c)
+        # keep their value without them.
         if right_precedence < precedence or (right_precedence == precedence and node.op in "-/"):
             right = f"({right})"
     return f"{left} {node.op} {right}"

@@ -65,7 +65,17 @@ def _write_big_math_parquet(path):
 
 
 def test_registry_lists_every_dataset():
-    expected = {"big_math", "gsm8k", "math500", "aime24", "aime25", "amc23", "minerva_math", "olympiadbench", "arithmetic"}
+    expected = {
+        "big_math",
+        "gsm8k",
+        "math500",
+        "aime24",
+        "aime25",
+        "amc23",
+        "minerva_math",
+        "olympiadbench",
+        "arithmetic",
+    }
     assert set(DATASETS.names()) == expected
 
 
@@ -173,18 +183,40 @@ def test_limit_and_shuffle():
 
 def test_hub_id_routes_to_big_math(tmp_path):
     path = _write_big_math_parquet(tmp_path / "big_math.parquet")
-    assert load_problems("SynthLabsAI/Big-Math-RL-Verified", path=path) == load_problems("big_math", path=path)
+    assert load_problems("SynthLabsAI/Big-Math-RL-Verified", path=path) == load_problems(
+        "big_math", path=path
+    )
 
 
 @pytest.mark.parametrize(
     "call,error,message",
     [
-        (lambda tmp: load_problems("gsm9k"), ValueError, r"unknown dataset 'gsm9k'; valid names: aime24, .*arithmetic"),
-        (lambda tmp: load_problems(str(tmp / "missing.jsonl")), FileNotFoundError, r"dataset file not found: .*missing\.jsonl"),
-        (lambda tmp: load_problems("math500", split="train"), ValueError, r"invalid split 'train' for dataset 'math500'; valid splits: test"),
+        (
+            lambda tmp: load_problems("gsm9k"),
+            ValueError,
+            r"unknown dataset 'gsm9k'; valid names: aime24, .*arithmetic",
+        ),
+        (
+            lambda tmp: load_problems(str(tmp / "missing.jsonl")),
+            FileNotFoundError,
+            r"dataset file not found: .*missing\.jsonl",
+        ),
+        (
+            lambda tmp: load_problems("math500", split="train"),
+            ValueError,
+            r"invalid split 'train' for dataset 'math500'; valid splits: test",
+        ),
         (lambda tmp: load_problems("amc23", limit=0), ValueError, r"invalid limit=0"),
-        (lambda tmp: load_problems("arithmetic", digits=3), ValueError, r"unknown options \['digits'\] for dataset 'arithmetic'; valid options: n, levels"),
-        (lambda tmp: load_problems("amc23", n=3), ValueError, r"unknown options \['n'\] for dataset 'amc23'; valid options: none"),
+        (
+            lambda tmp: load_problems("arithmetic", digits=3),
+            ValueError,
+            r"unknown options \['digits'\] for dataset 'arithmetic'; valid options: n, levels",
+        ),
+        (
+            lambda tmp: load_problems("amc23", n=3),
+            ValueError,
+            r"unknown options \['n'\] for dataset 'amc23'; valid options: none",
+        ),
     ],
     ids=["unknown-name", "missing-file", "bad-split", "bad-limit", "bad-option", "option-on-fixed-set"],
 )
@@ -201,7 +233,9 @@ def test_empty_file_error(tmp_path):
 
 
 def test_all_rows_skipped_error(tmp_path):
-    path = _write_jsonl(tmp_path / "none.jsonl", [{"problem": "p", "answer": None}, {"problem": "q", "answer": ""}])
+    path = _write_jsonl(
+        tmp_path / "none.jsonl", [{"problem": "p", "answer": None}, {"problem": "q", "answer": ""}]
+    )
     with pytest.raises(ValueError, match=r"has no usable rows \(2 rows skipped: \{'missing answer': 2\}\)"):
         load_problems(str(path))
 
@@ -209,7 +243,9 @@ def test_all_rows_skipped_error(tmp_path):
 def test_unsupported_suffix_error(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("problem,answer\n1+1,2\n")
-    with pytest.raises(ValueError, match=r"unsupported dataset file type '\.csv'.*use one of \.jsonl, \.json, \.parquet"):
+    with pytest.raises(
+        ValueError, match=r"unsupported dataset file type '\.csv'.*use one of \.jsonl, \.json, \.parquet"
+    ):
         load_problems(str(path))
 
 

@@ -34,7 +34,9 @@ def test_callable_template():
 
 
 def test_unknown_template_lists_names():
-    with pytest.raises(ValueError, match="unknown prompt template 'boxd'; valid names: boxed, boxed_system, plain"):
+    with pytest.raises(
+        ValueError, match="unknown prompt template 'boxd'; valid names: boxed, boxed_system, plain"
+    ):
         format_prompt(RECORD, "boxd")
 
 

@@ -111,7 +111,10 @@ def test_minerva_answer_is_last_boxed():
     records = load_problems("minerva_math")
     raw = _file_lines("minerva_math", "test")
     assert records[0]["answer"] == "1.6"
-    assert next(r for r in records if "e^{-\\frac{t}{R C}}" in r["answer"])["answer"] == "I(0) e^{-\\frac{t}{R C}}"
+    assert (
+        next(r for r in records if "e^{-\\frac{t}{R C}}" in r["answer"])["answer"]
+        == "I(0) e^{-\\frac{t}{R C}}"
+    )
     for row, record in zip(raw, records):
         after_box = row["solution"][row["solution"].rfind("\\boxed{") :]
         assert record["answer"] in after_box

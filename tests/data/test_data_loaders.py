@@ -166,6 +166,29 @@ def test_big_math_hub_offline_error(tmp_path):
     assert "path='big_math.parquet'" in message
 
 
+def test_big_math_through_datasets_library(tmp_path):
+    # hub_id may be a local folder, which datasets.load_dataset reads with its parquet builder:
+    # this runs the same code path as the hub, without a network. A fresh process keeps the
+    # datasets cache inside tmp_path.
+    (tmp_path / "folder").mkdir()
+    _write_big_math_parquet(tmp_path / "folder" / "train.parquet")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    code = (
+        "import json\n"
+        "from mathrl.data import load_problems\n"
+        f"records = load_problems('big_math', hub_id={str(tmp_path / 'folder')!r}, min_solve_rate=0.3)\n"
+        "print(json.dumps(records))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=os.getcwd()
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["answer"] for r in records] == ["4", "3"]
+    assert records[1]["domain"] == ["Mathematics -> Algebra -> Linear Equations"]
+    assert records[0]["llama8b_solve_rate"] == 0.9
+
+
 def test_big_math_missing_problem_column(tmp_path):
     path = _write_jsonl(tmp_path / "renamed.jsonl", [{"question": "q", "answer": "1"}])
     with pytest.raises(ValueError, match="has no 'problem' column .*columns: answer, question"):

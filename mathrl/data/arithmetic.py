@@ -41,7 +41,7 @@ class LevelSpec:
 
 
 LEVELS: dict[int, LevelSpec] = {
-    1: LevelSpec(num_ops=1, max_digits=1, ops="+-", non_negative=True),
+    1: LevelSpec(num_ops=1, max_digits=2, ops="+-", non_negative=True),
     2: LevelSpec(num_ops=1, max_digits=2, ops="+-*/"),
     3: LevelSpec(num_ops=2, max_digits=2, ops="+-*/"),
     4: LevelSpec(num_ops=3, max_digits=2, ops="+-*/"),
@@ -133,7 +133,8 @@ def _render(node: _Node) -> str:
         left = f"({left})"
     if node.right.op is not None:
         right_precedence = _PRECEDENCE[node.right.op]
-        # a - (b + c) and a / (b * c) need parentheses; a + (b - c) and a * (b / c) do not.
+        # a - (b + c) and a / (b * c) need parentheses, but a + (b - c) and a * (b / c)
+        # keep their value without them.
         if right_precedence < precedence or (right_precedence == precedence and node.op in "-/"):
             right = f"({right})"
     return f"{left} {node.op} {right}"
@@ -172,7 +173,7 @@ def generate_arithmetic(
     """Generate ``n`` distinct problems of ``split``, cycling through ``levels`` in order.
 
     The same (n, levels, seed, split) always gives the same list. Raises ValueError when a level
-    runs out of distinct problems for the split (level 1 has only about 150 in all).
+    runs out of distinct problems for the split (level 1 has about 15,000 in all).
     """
     if split not in SPLITS:
         raise ValueError(f"invalid arithmetic split {split!r}; valid splits: {', '.join(SPLITS)}")

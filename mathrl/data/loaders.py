@@ -1,7 +1,7 @@
 """Dataset registry and the public entry points ``load_problems`` and ``load_problem_set``.
 
-A name is looked up in ``DATASETS``; a string ending in .jsonl, .json or .parquet, or naming an
-existing file, is read as a local file in the problem-record layout.
+A name is looked up in ``DATASETS``. A string that ends in .jsonl, .json or .parquet, or that names
+an existing file, is read as a local file in the problem-record layout.
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ def load_problem_set(
         spec = DATASETS.get(name)
         split = spec.default_split if split is None else split
         if split not in spec.splits:
-            raise ValueError(f"invalid split {split!r} for dataset {name!r}; valid splits: {', '.join(spec.splits)}")
+            raise ValueError(
+                f"invalid split {split!r} for dataset {name!r}; valid splits: {', '.join(spec.splits)}"
+            )
         unknown = sorted(set(options) - set(spec.options))
         if unknown:
             valid = ", ".join(spec.options) if spec.options else "none"
@@ -151,7 +153,11 @@ def load_problem_set(
         problem_set = validate_records(name, split, spec.read(split, seed, **options))
 
     if not problem_set.records:
-        detail = f" ({problem_set.num_skipped} rows skipped: {dict(problem_set.skipped)})" if problem_set.skipped else ""
+        detail = (
+            f" ({problem_set.num_skipped} rows skipped: {dict(problem_set.skipped)})"
+            if problem_set.skipped
+            else ""
+        )
         raise ValueError(
             f"dataset {name!r} (split {problem_set.split}) has no usable rows{detail}; "
             "each row needs a non-empty 'problem' and an 'answer'"
@@ -173,4 +179,6 @@ def load_problems(
     **options: Any,
 ) -> list[dict]:
     """Return the records of a dataset name or local file; see ``load_problem_set`` for the arguments."""
-    return load_problem_set(name_or_path, split=split, limit=limit, seed=seed, shuffle=shuffle, **options).records
+    return load_problem_set(
+        name_or_path, split=split, limit=limit, seed=seed, shuffle=shuffle, **options
+    ).records

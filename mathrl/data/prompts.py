@@ -1,7 +1,7 @@
 r"""Prompt templates: turn a problem record into chat messages, and records into TRL dataset rows.
 
-Every template asks for the final answer in ``\boxed{}``, which the answer extractor in
-``rewards`` looks for first.
+Every template requests the final answer in ``\boxed{}``, the form that the answer extraction in
+``rewards`` handles.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def boxed_prompt(record: dict) -> list[dict]:
 
 @register_prompt_template("boxed_system")
 def boxed_system_prompt(record: dict) -> list[dict]:
-    """The ``boxed`` instruction as a system message, the bare problem as the user message."""
+    """Put the ``boxed`` instruction in a system message and the bare problem in the user message."""
     return [
         {"role": "system", "content": BOXED_INSTRUCTION},
         {"role": "user", "content": record["problem"]},
@@ -58,7 +58,9 @@ def format_prompt(record: dict, template: Union[str, PromptTemplate] = "boxed") 
     """Return the chat messages for ``record`` using a registered template name or a callable."""
     template_fn = PROMPT_TEMPLATES.get(template) if isinstance(template, str) else template
     if "problem" not in record:
-        raise ValueError(f"record has no 'problem' key (keys: {', '.join(sorted(record))}); pass a problem record")
+        raise ValueError(
+            f"record has no 'problem' key (keys: {', '.join(sorted(record))}); pass a problem record"
+        )
     return template_fn(record)
 
 

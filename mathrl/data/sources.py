@@ -55,7 +55,9 @@ def read_rows(path: str | Path) -> list[dict]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    raise ValueError(f"unsupported dataset file type {suffix!r} for {path}; use one of {', '.join(LOCAL_SUFFIXES)}")
+    raise ValueError(
+        f"unsupported dataset file type {suffix!r} for {path}; use one of {', '.join(LOCAL_SUFFIXES)}"
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -124,11 +126,11 @@ def read_big_math(
     elif "problem" not in rows.column_names or "answer" not in rows.column_names:
         _require_columns([dict.fromkeys(rows.column_names)], ("problem", "answer"), where)
 
-    wanted_sources = set(sources) if sources is not None else None
+    allowed_sources = set(sources) if sources is not None else None
     filtered = 0
     for row in rows:
         rate = row.get("llama8b_solve_rate")
-        if wanted_sources is not None and row.get("source") not in wanted_sources:
+        if allowed_sources is not None and row.get("source") not in allowed_sources:
             filtered += 1
             continue
         if min_solve_rate is not None and (rate is None or rate < min_solve_rate):
@@ -170,7 +172,9 @@ def read_gsm8k(split: str) -> Iterator[dict]:
         last_line = solution.strip().splitlines()[-1] if solution.strip() else ""
         match = _GSM8K_FINAL.search(last_line)
         answer = match.group(1).replace(",", "") if match else None
-        yield make_record(row.get("question"), answer, source="gsm8k", id=f"{split}-{index}", solution=solution)
+        yield make_record(
+            row.get("question"), answer, source="gsm8k", id=f"{split}-{index}", solution=solution
+        )
 
 
 def _shipped_math500(row: dict, index: int) -> dict:
@@ -204,7 +208,9 @@ def _shipped_aime(name: str):
 
 
 def _shipped_amc23(row: dict, index: int) -> dict:
-    return make_record(row.get("problem"), row.get("answer"), source="amc23", id=row.get("id"), url=row.get("url"))
+    return make_record(
+        row.get("problem"), row.get("answer"), source="amc23", id=row.get("id"), url=row.get("url")
+    )
 
 
 def _shipped_minerva(row: dict, index: int) -> dict:

@@ -183,6 +183,8 @@ class EvalConfig:
     max_new_tokens: int = 64
     batch_size: int = 64
     """Prompts per generate call."""
+    before_rl: bool = True
+    """Also evaluate the model RL starts from (after any warm start), for a before/after table."""
 
 
 @dataclass
@@ -190,6 +192,8 @@ class Recipe:
     output_dir: str = "runs/default"
     """Run folder: resolved recipe, metrics, TensorBoard events, checkpoints, final model, eval reports."""
     seed: int = 0
+    num_threads: int | None = None
+    """CPU threads per process; None uses OMP_NUM_THREADS when set, else the cores divided by the local processes."""
     algorithm: str = "grpo"
     """Trainer to run."""
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -10,6 +10,7 @@ import logging
 import re
 from pathlib import Path
 
+import torch
 from datasets import Dataset
 from trl import SFTConfig as TRLSFTConfig
 from trl import SFTTrainer
@@ -78,6 +79,7 @@ def run_sft(recipe: Recipe, model, tokenizer, train_records: list[dict], dev_rec
         completion_only_loss=True,
         disable_tqdm=not recipe.logging.progress,
         bf16=recipe.model.dtype == "bfloat16",
+        use_cpu=not torch.cuda.is_available(),
         dataloader_drop_last=True,
         max_length=None,
     )

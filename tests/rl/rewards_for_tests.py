@@ -1,0 +1,17 @@
+"""Reward functions that the RL tests load by import path, as a user would from a recipe."""
+
+
+def prefer_short(completions, **columns):
+    """Reward shorter completions, so every group of samples has a non-zero reward spread."""
+    return [-len(c[-1]["content"] if isinstance(c, list) else c) / 10.0 for c in completions]
+
+
+def always_raises(completions, **columns):
+    raise RuntimeError("reward bug for the test")
+
+
+def fails_on_odd_rows(completions, index, **columns):
+    """Raise when the batch holds an odd index, so only those rows end up unscored."""
+    if any(i % 2 for i in index):
+        raise ValueError("odd row")
+    return [1.0 for _ in completions]

@@ -127,6 +127,10 @@ class GRPOConfig:
     """Advantage scaling: group, batch or none."""
     mask_truncated_completions: bool = False
     """Exclude completions cut at max_completion_length from the loss."""
+    dynamic_sampling: bool = False
+    """DAPO dynamic sampling: replace groups whose rewards all agree with newly generated groups."""
+    dynamic_sampling_max_rounds: int = 3
+    """Extra generation rounds per batch at most; a batch still short of informative groups is used as is."""
 
 
 @dataclass
@@ -159,6 +163,8 @@ class TrainingConfig:
     """Steps between dev-accuracy checks that keep the best checkpoint; 0 turns it off."""
     keep_best: bool = True
     """With eval_steps > 0, the final model is the checkpoint with the best dev accuracy."""
+    max_bad_steps: int = 3
+    """Consecutive steps with a NaN/infinite loss, or with every reward None, before the run stops."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ sources (the MoE runtime's telemetry) merged into every log event.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from mathrl.config import Recipe
 from mathrl.data.prompts import to_trl_rows
 from mathrl.rl.callbacks import DevAccuracyCallback, MetricsCallback
 from mathrl.rl.checkpoint import AtomicCheckpointMixin, save_model_atomic
+from mathrl.rl.dynamic_sampling import concat_batches, informative_groups, select_rows
 from mathrl.rl.rewards import build_reward_funcs
 
 __all__ = ["MathGRPOTrainer", "grpo_args", "build_grpo_trainer", "TRAINER_COLUMNS"]
@@ -30,17 +32,135 @@ TRAINER_COLUMNS = ("prompt", "problem", "answer", "source", "subject", "level", 
 
 
 class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
-    """TRL's GRPOTrainer with atomic checkpoints and extra metric sources."""
+    """TRL's GRPOTrainer plus atomic checkpoints, dynamic sampling, bad-step guards and extra metrics.
 
-    def __init__(self, *args, metric_sources: list[Callable[[], dict]] | None = None, **kwargs):
+    Args beyond GRPOTrainer's:
+        metric_sources: callables returning ``{name: value}`` merged into every training log record
+            (the MoE runtime's telemetry).
+        dynamic_sampling: replace zero-advantage groups with new ones, up to ``max_rounds`` extra
+            generation rounds per batch.
+        max_bad_steps: consecutive steps with a non-finite loss, or with every reward None, before
+            the run stops with an error.
+    """
+
+    def __init__(self, *args, metric_sources: list[Callable[[], dict]] | None = None, dynamic_sampling: bool = False,
+                 max_rounds: int = 3, max_bad_steps: int = 3, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_sources = list(metric_sources or [])
+        self.dynamic_sampling = dynamic_sampling
+        self.max_rounds = max_rounds
+        self.max_bad_steps = max_bad_steps
+        self._unscored_steps = 0
+        self._bad_loss_steps = 0
+        self._skip_step = False
+        self._extra_prompt_rng = random.Random(self.args.seed * 1_000_003 + self.accelerator.process_index)
+
+    # ----------------------------------------------------------------------------------------------
+    # Logging
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
-        if "loss" in logs or any(k.startswith("rewards/") for k in self._metrics["train"]):
+        if "loss" in logs:
             for source in self.metric_sources:
                 logs.update(source())
         super().log(logs, start_time)
+
+    # ----------------------------------------------------------------------------------------------
+    # Rewards: stop when nothing can be scored for several steps in a row
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        unscored = torch.isnan(rewards_per_func).all(dim=1)  # (B*G,) over all processes
+        self._metrics["train"]["reward/frac_none"].append(unscored.float().mean().item())
+        if bool(unscored.all()):
+            self._unscored_steps += 1
+            if self._unscored_steps >= self.max_bad_steps:
+                sample = {key: inputs[0][key] for key in ("problem", "answer") if key in inputs[0]}
+                sample["completion"] = completions[0]
+                raise RuntimeError(
+                    f"every reward returned None for every completion in {self._unscored_steps} consecutive "
+                    f"generation batches; check the reward functions and the dataset's answer column. "
+                    f"Sample row: {sample}"
+                )
+        else:
+            self._unscored_steps = 0
+        return rewards_per_func
+
+    # ----------------------------------------------------------------------------------------------
+    # Dynamic sampling
+
+    def _extra_inputs(self, groups: int) -> list[dict]:
+        dataset = self.train_dataset
+        rows = []
+        for _ in range(groups):
+            row = dataset[self._extra_prompt_rng.randrange(len(dataset))]
+            rows.extend([row] * self.num_generations)
+        return rows
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        if not self.dynamic_sampling or not self.model.training:
+            return batch
+
+        G = self.num_generations
+        groups = len(inputs) // G
+        pool = [batch]
+        rounds = 0
+        while True:
+            informative = sum(int(informative_groups(b["advantages"], G).sum()) for b in pool)
+            missing = torch.tensor([max(groups - informative, 0)], device=self.accelerator.device)
+            # Every process must run the same number of rounds: each round gathers rewards across them.
+            if int(self.accelerator.gather(missing).max()) == 0 or rounds >= self.max_rounds:
+                break
+            pool.append(super()._generate_and_score_completions(self._extra_inputs(groups)))
+            rounds += 1
+
+        merged = concat_batches([select_rows(b, torch.arange(len(b["advantages"]), device=b["advantages"].device))
+                                 for b in pool], self.processing_class.pad_token_id)
+        keep = informative_groups(merged["advantages"], G)
+        order = torch.cat([keep.nonzero().flatten(), (~keep).nonzero().flatten()])[:groups]  # informative first
+        rows = (order[:, None] * G + torch.arange(G, device=order.device)).flatten()  # (groups*G,)
+        result = select_rows(merged, rows)
+        loss_mask = result["completion_mask"] * result.get("tool_mask", 1)
+        result["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        self._metrics["train"]["dynamic_sampling/rounds"].append(float(rounds))
+        self._metrics["train"]["dynamic_sampling/informative_frac"].append(
+            float(informative_groups(result["advantages"], G).float().mean()))
+        return result
+
+    # ----------------------------------------------------------------------------------------------
+    # Non-finite losses: skip the optimizer step on every process, stop after several in a row
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            logger.warning("non-finite loss %s at step %d; the optimizer step is skipped", loss.item(),
+                           self.state.global_step)
+            self._skip_step = True
+            # A zero loss still connected to the parameters keeps DDP's gradient all-reduce in step.
+            loss = sum((p * 0).sum() for p in model.parameters() if p.requires_grad)
+        return loss
+
+    def create_optimizer(self, *args, **kwargs):
+        optimizer = super().create_optimizer(*args, **kwargs)
+        step = optimizer.step
+
+        def guarded_step(*step_args, **step_kwargs):
+            flag = torch.tensor([float(self._skip_step)], device=self.accelerator.device)
+            skip = bool(self.accelerator.gather(flag).max() > 0)
+            self._skip_step = False
+            if skip:
+                optimizer.zero_grad(set_to_none=True)
+                self._bad_loss_steps += 1
+                self._metrics["train"]["optim/skipped_steps"].append(1.0)
+                if self._bad_loss_steps >= self.max_bad_steps:
+                    raise RuntimeError(f"the loss was NaN or infinite in {self._bad_loss_steps} consecutive steps; "
+                                       "lower the learning rate or check the rewards and the model's dtype")
+                return None
+            self._bad_loss_steps = 0
+            return step(*step_args, **step_kwargs)
+
+        optimizer.step = guarded_step
+        return optimizer
 
 
 def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float]) -> TRLGRPOConfig:
@@ -125,5 +245,8 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
         callbacks=callbacks,
         metric_sources=metric_sources,
         peft_config=peft_config,
+        dynamic_sampling=recipe.grpo.dynamic_sampling,
+        max_rounds=recipe.grpo.dynamic_sampling_max_rounds,
+        max_bad_steps=recipe.training.max_bad_steps,
     )
     return trainer, dev

@@ -15,3 +15,9 @@ def fails_on_odd_rows(completions, index, **columns):
     if any(i % 2 for i in index):
         raise ValueError("odd row")
     return [1.0 for _ in completions]
+
+
+def informative_on_odd_levels(completions, level, **columns):
+    """Constant reward on even-level problems (zero-advantage groups), length-based on odd levels."""
+    return [float(len(c[-1]["content"] if isinstance(c, list) else c)) if lv % 2 else 1.0
+            for c, lv in zip(completions, level)]

@@ -181,8 +181,15 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     from mathrl.rl.grpo import build_grpo_trainer
 
     grpo_started = time.perf_counter()
+    from mathrl.models.lora import build_peft_config
+
+    if recipe.model.lora.enable and (sft_dir / "config.json").is_file():
+        # Adapters are trained on top of the warm-started weights; record them as the adapter's base.
+        model.config._name_or_path = model.name_or_path = str(sft_dir.resolve())
+
     trainer, dev = build_grpo_trainer(recipe, model, tokenizer, train_records, run_dir,
-                                      MetricsCallback(run_dir, "grpo", recipe.logging.tensorboard), dev_records)
+                                      MetricsCallback(run_dir, "grpo", recipe.logging.tensorboard), dev_records,
+                                      peft_config=build_peft_config(recipe.model.lora))
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
     if resume:
         logger.info("resuming GRPO from %s", checkpoint or "the start (no checkpoint found)")

@@ -79,6 +79,9 @@ def build_preset(name: str, tokenizer: PreTrainedTokenizerBase | None = None, se
         model = AutoModelForCausalLM.from_config(config, dtype=_resolve_dtype(dtype))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
+    # peft records this as an adapter's base model, so a saved adapter finds its base again.
+    model.config._name_or_path = name
+    model.name_or_path = name
     return model
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-__all__ = ["MetricsCallback", "DevAccuracyCallback", "rename_metric"]
+__all__ = ["MetricsCallback", "DevAccuracyCallback", "TimeLimitCallback", "rename_metric"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,4 +152,20 @@ class DevAccuracyCallback(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every > 0 and state.global_step % self.every == 0:
             self._check(state, control, model)
+        return control
+
+
+class TimeLimitCallback(TrainerCallback):
+    """Stop training once ``seconds`` of wall time have passed since training began."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._started: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._started is not None and time.perf_counter() - self._started >= self.seconds:
+            control.should_training_stop = True
         return control

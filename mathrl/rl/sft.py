@@ -58,7 +58,7 @@ class _SFTTrainer(AtomicCheckpointMixin, SFTTrainer):
 
 
 def run_sft(recipe: Recipe, model, tokenizer, train_records: list[dict], dev_records: list[dict] | None,
-            run_dir: Path, metrics: MetricsCallback) -> dict:
+            run_dir: Path, metrics: MetricsCallback, extra_callbacks: list | None = None) -> dict:
     """Train ``model`` in place on (prompt, target) pairs; return a summary with the dev accuracy curve."""
     cfg = recipe.sft
     rows = [
@@ -84,7 +84,7 @@ def run_sft(recipe: Recipe, model, tokenizer, train_records: list[dict], dev_rec
         max_length=None,
     )
     dev = None
-    callbacks = [metrics]
+    callbacks = [metrics, *(extra_callbacks or [])]
     if dev_records and cfg.stop_at_accuracy is not None:
         dev = DevAccuracyCallback(tokenizer, dev_records, recipe.data.prompt_template, every=cfg.eval_every,
                                   max_new_tokens=recipe.generation.max_completion_length, stop_at=cfg.stop_at_accuracy,

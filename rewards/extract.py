@@ -136,9 +136,9 @@ def _last_cue(text: str) -> re.Match | None:
         at = lower.rfind("answer", 0, end)
         if at < 0 or (found is not None and at < found.start()):
             break
-        match = _CUES.search(text, max(0, at - 30), at + 40)
-        if match is not None and match.start() <= at < match.end():
-            return match
+        for match in _CUES.finditer(text, max(0, at - 30), at + 40):
+            if match.start() <= at < match.end():
+                return match
         end = at
     return found
 
@@ -175,13 +175,21 @@ def _join_spans(text: str, spans: list) -> str:
     return ", ".join(next(g for g in m.groups() if g is not None).strip() for m in group)
 
 
+_MATH_WORDS = frozenset(
+    "sqrt pi sin cos tan cot sec csc log ln exp arcsin arccos arctan infty infinity inf and or text frac dfrac "
+    "tfrac cdot times left right mathrm mathbf boxed".split()
+)
+
+
 def _is_bare_answer(text: str) -> bool:
-    """True for a completion that is only an answer: short, one line, no prose."""
-    body = _MATH_SPAN.sub(lambda m: " ", text) if text.strip().startswith(("$", "\\(", "\\[")) else text
+    """True for a completion that is only an answer: short, one line, and either without prose
+    words or at most three words (``odd``, ``no solution``)."""
     if len(text) > _BARE_MAX_CHARS or "\n" in text.strip() or "?" in text:
         return False
-    prose = re.sub(r"\\[a-zA-Z]+(\{[^{}]*\})?", " ", body)
-    return not re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", prose)
+    words = [w.lower() for w in re.findall(r"[A-Za-z]{2,}", text)]
+    if all(w in _MATH_WORDS for w in words):
+        return True
+    return len(text.split()) <= 3 and not re.search(r"[.!;:]\s", text)
 
 
 def _sentence_around(text: str, start: int, end: int) -> str:

@@ -360,11 +360,18 @@ def _relation_values(relation: nodes.Relation) -> list:
     if set(relation.ops) != {"="}:
         return []
     first, last = relation.terms[0], relation.terms[-1]
-    if len(relation.terms) == 2 and isinstance(last, sympy.Symbol) and not isinstance(first, sympy.Symbol):
+    if len(relation.terms) == 2 and _is_name(last) and not _is_name(first):
         return [first]
-    if len(relation.terms) == 2 and not isinstance(first, sympy.Symbol):
+    if len(relation.terms) == 2 and not _is_name(first):
         return []
     return [last]
+
+
+def _is_name(node: Any) -> bool:
+    """A variable, or a tuple of variables as in ``(x, y) = (1, 2)``."""
+    if isinstance(node, sympy.Symbol):
+        return True
+    return isinstance(node, (nodes.Tup, nodes.Seq)) and all(isinstance(x, sympy.Symbol) for x in node.items)
 
 
 def _equations_equal(gold: nodes.Relation, pred: nodes.Relation, options: VerifyOptions) -> bool:

@@ -557,6 +557,13 @@ class _Parser:
         raise ParseError(f"unsupported command \\{name}")
 
 
+def _is_word_answer(tokens: list[Token]) -> bool:
+    """True for answers made only of words (``yes``, ``no solution``, ``Monday``)."""
+    if not any(t.kind == "word" and t.value.lower() not in ("and", "or") for t in tokens):
+        return False
+    return all(t.kind in ("word", "id") or (t.kind == "text" and _is_wordy(t.value)) for t in tokens)
+
+
 def _is_wordy(text: str) -> bool:
     """True when ``text`` holds a word of three or more letters or several words (``\\text{ cm}``, ``odd``)."""
     letters = [w for w in "".join(ch if ch.isalpha() else " " for ch in text).split()]
@@ -684,6 +691,8 @@ def parse_answer(text: str, options: VerifyOptions | None = None) -> Any:
     tokens = tokenize(normalize(text), options.max_depth)
     if not tokens:
         raise ParseError("empty answer")
+    if _is_word_answer(tokens):
+        return nodes.Text(_normalize_text(" ".join(t.value for t in tokens)))
     try:
         return _Parser(tokens, options).parse()
     except RecursionError:

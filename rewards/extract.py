@@ -60,57 +60,57 @@ def _content(message: dict) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _matching_brace(text: str, start: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``start``, or -1 when it is never closed."""
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def _brace_pairs(text: str, start: int) -> dict[int, int]:
+    """Map each ``{`` at or after ``start`` to its closing ``}``, in one pass; escaped braces are skipped."""
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    for match in _BRACE_TOKEN.finditer(text, start):
+        token = match.group()
+        if token == "{":
+            stack.append(match.start())
+        elif token == "}" and stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
+
+
+def _box_content(text: str, match_end: int, pairs: dict[int, int]) -> str | None:
+    """Content of the box whose command ends at ``match_end``; None when it is unclosed or empty."""
+    i = match_end
+    while i < len(text) and text[i] == " ":
         i += 1
-    return -1
+    if i < len(text) and text[i] == "{":
+        end = pairs.get(i)
+        return text[i + 1: end].strip() or None if end is not None else None
+    if i > match_end:
+        word = re.match(r"[^\s$.,]+", text[i:i + 200])
+        return word.group(0) if word else None
+    return None
 
 
 def boxed_contents(text: str) -> list[str]:
     """Return the contents of every complete ``\\boxed{...}``/``\\fbox{...}``, in order (``\\boxed 2`` too)."""
-    found = []
-    for match in _BOX.finditer(text):
-        i = match.end()
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            end = _matching_brace(text, i)
-            if end < 0:
-                continue
-            found.append(text[i + 1: end].strip())
-        elif i > match.end():
-            word = re.match(r"[^\s$.,]+", text[i:])
-            if word:
-                found.append(word.group(0))
+    first = _BOX.search(text)
+    if first is None:
+        return []
+    pairs = _brace_pairs(text, first.start())
+    found = (_box_content(text, m.end(), pairs) for m in _BOX.finditer(text, first.start()))
     return [f for f in found if f]
 
 
 def _last_box(text: str) -> str | None:
-    # Search backwards so that a long completion with many boxes costs one forward scan at most.
-    pos = len(text)
-    while True:
-        starts = [text.rfind(tag, 0, pos) for tag in ("\\boxed", "\\fbox")]
-        start = max(starts)
-        if start < 0:
-            return None
-        contents = boxed_contents(text[start:])
-        if contents:
-            return contents[0]
-        pos = start
+    first = _BOX.search(text)
+    if first is None:
+        return None
+    pairs = _brace_pairs(text, first.start())
+    matches = list(_BOX.finditer(text, first.start()))
+    for match in reversed(matches):
+        content = _box_content(text, match.end(), pairs)
+        if content is not None:
+            return content
+    return None
 
 
 def _clean(answer: str) -> str:

@@ -16,7 +16,8 @@ __all__ = ["extract_answer", "completion_text", "boxed_contents"]
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
 _CUES = re.compile(
-    r"(?:final\s+answer\s*(?:is)?|(?:the\s+)?(?:final\s+|correct\s+)?answer\s+is|\banswer\s*[:：]|####)"
+    r"(?:final\s+answer\s*(?:is)?|(?:the\s+)?(?:final\s+|correct\s+)?answer\s+is|\banswer\s*[:：]|####"
+    r"|correct\s+(?:option|choice)\s+is)"
     r"\s*[:：]?\s*(?:\*\*)?\s*[:：]?",
     re.IGNORECASE,
 )
@@ -123,24 +124,29 @@ def _clean(answer: str) -> str:
     return answer
 
 
+_CUE_ANCHORS = ("answer", "####", "correct option", "correct choice")
+
+
 def _last_cue(text: str) -> re.Match | None:
-    """The last answer cue. Candidates are found with ``rfind`` and the regex runs only around
+    """The last answer cue. Anchor words are found with ``rfind`` and the regex runs only around
     them, because one case-insensitive regex scan of a megabyte costs about half a second."""
     lower = text.lower()
-    found = None
-    hashes = lower.rfind("####")
-    if hashes >= 0:
-        found = _CUES.search(text, hashes, hashes + 40)
-    end = len(lower)
-    for _ in range(_MAX_CUE_CANDIDATES):
-        at = lower.rfind("answer", 0, end)
-        if at < 0 or (found is not None and at < found.start()):
-            break
-        for match in _CUES.finditer(text, max(0, at - 30), at + 40):
-            if match.start() <= at < match.end():
-                return match
-        end = at
-    return found
+    best = None
+    for anchor in _CUE_ANCHORS:
+        end = len(lower)
+        for _ in range(_MAX_CUE_CANDIDATES):
+            at = lower.rfind(anchor, 0, end)
+            if at < 0 or (best is not None and at < best.start()):
+                break
+            match = next(
+                (m for m in _CUES.finditer(text, max(0, at - 30), at + 40) if m.start() <= at < m.end()), None
+            )
+            if match is not None:
+                if best is None or match.start() > best.start():
+                    best = match
+                break
+            end = at
+    return best
 
 
 def _after_cue(text: str) -> str | None:

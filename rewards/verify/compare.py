@@ -80,7 +80,7 @@ def _canon(node: Any) -> Any:
             names = [x.terms[0] for x in named]
             if len(set(names)) == len(names):
                 return {x.terms[0]: x.terms[1] for x in named}
-        return nodes.Seq(tuple(x.terms[1] if _is_assignment(x) else x for x in items))
+        return nodes.Seq(tuple(x.terms[1] if _is_assignment(x) else x for x in items), node.joiner)
     if isinstance(node, nodes.Relation) and len(node.terms) > 2 and set(node.ops) == {"="}:
         if isinstance(node.terms[0], sympy.Symbol):
             return nodes.Relation((node.terms[0], node.terms[-1]), ("=",))
@@ -268,12 +268,41 @@ def _intervals(node: Any, allow_relations: bool, options: VerifyOptions) -> list
         return None if any(p is None for p in parts) else [i for p in parts for i in p]
     if isinstance(node, nodes.Seq):
         parts = [_intervals(p, allow_relations, options) for p in node.items]
-        return None if any(p is None for p in parts) else [i for p in parts for i in p]
+        if any(p is None for p in parts):
+            return None
+        if node.joiner == "and":
+            return _intersect(parts)
+        return [i for p in parts for i in p]
     if isinstance(node, nodes.Relation) and allow_relations:
         if node.ops == ("in",):
             return _intervals(node.terms[1], True, options)
         return _inequality_intervals(node)
     return None
+
+
+def _intersect(parts: list) -> list | None:
+    """Intersect single intervals (``x > 1 and x < 3``); None when endpoints cannot be ordered."""
+    if any(len(p) != 1 for p in parts):
+        return None
+    lo, hi, lo_open, hi_open = parts[0][0]
+    for p_lo, p_hi, p_lo_open, p_hi_open in (p[0] for p in parts[1:]):
+        later = _numeric_less(lo, p_lo) if lo != p_lo else None
+        if lo == p_lo:
+            lo_open = lo_open or p_lo_open
+        elif later is None:
+            return None
+        elif later:
+            lo, lo_open = p_lo, p_lo_open
+        earlier = _numeric_less(p_hi, hi) if hi != p_hi else None
+        if hi == p_hi:
+            hi_open = hi_open or p_hi_open
+        elif earlier is None:
+            return None
+        elif earlier:
+            hi, hi_open = p_hi, p_hi_open
+    if _numeric_less(lo, hi) is False:
+        return None
+    return [(lo, hi, lo_open, hi_open)]
 
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
@@ -340,8 +369,12 @@ def _interval_equal(g: tuple, p: tuple, options: VerifyOptions) -> bool:
 def _relation_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
     if isinstance(gold, nodes.Relation) and isinstance(pred, nodes.Relation):
         if gold.ops == ("=",) and pred.ops == ("=",):
-            if _is_assignment(gold) and _is_assignment(pred) and gold.terms[0] == pred.terms[0]:
-                return answers_equal(gold.terms[1], pred.terms[1], options)
+            if _is_assignment(gold) and _is_assignment(pred):
+                if gold.terms[0] == pred.terms[0] or (_is_value(gold) and _is_value(pred)):
+                    return answers_equal(gold.terms[1], pred.terms[1], options)
+            if _is_value(gold) != _is_value(pred):
+                # "x = 3" is answered by a value, not by an equation such as "2x = 6".
+                return False
             return _equations_equal(gold, pred, options)
         if gold.ops == pred.ops and len(gold.terms) == len(pred.terms):
             return all(answers_equal(g, p, options) for g, p in zip(gold.terms, pred.terms))
@@ -351,6 +384,14 @@ def _relation_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
         if answers_equal(value, other, options):
             return True
     return False
+
+
+def _is_value(node: Any) -> bool:
+    """An assignment of a constant, ``x = 3``."""
+    if not _is_assignment(node):
+        return False
+    value = node.terms[1]
+    return not (isinstance(value, sympy.Basic) and value.free_symbols)
 
 
 def _relation_values(relation: nodes.Relation) -> list:

@@ -89,9 +89,22 @@ def quick_judge(gold: str, answer: str, options: VerifyOptions) -> bool | None:
 _CHOICE_PREFIX = re.compile(r"^\s*(?:\\text(?:bf)?\{\s*)?\(?\s*([A-Z])\s*\)?(?:[\s.:)}]|$)")
 
 
+def _choice_letter(gold: str, gold_node: Any, options: VerifyOptions) -> str | None:
+    from rewards.verify import nodes
+
+    if isinstance(gold_node, nodes.Choice):
+        return gold_node.letter
+    name = getattr(gold_node, "name", None)
+    if isinstance(name, str) and len(name) == 1 and name in options.choices and len(gold.strip()) <= 3:
+        return name
+    label = _CHOICE_PREFIX.match(gold)
+    if label and label.group(1) in options.choices and gold.lstrip().startswith(("(", "\\text")):
+        return label.group(1)
+    return None
+
+
 def judge(gold: str, answer: str, options: VerifyOptions) -> tuple[bool | None, Reason]:
     """Parse both sides and compare them; bounds errors become ``too_large``."""
-    from rewards.verify import nodes
     from rewards.verify.compare import answers_equal
     from rewards.verify.parse import parse_answer
 
@@ -100,16 +113,30 @@ def judge(gold: str, answer: str, options: VerifyOptions) -> tuple[bool | None, 
     except TooLarge:
         return None, Reason.TOO_LARGE
     except ParseError as exc:
-        logger.debug("gold %r not parsed: %s", gold[:80], exc)
-        return None, Reason.UNPARSED_GOLD
+        gold_node = None
+        if _choice_letter(gold, None, options) is None:
+            logger.debug("gold %r not parsed: %s", gold[:80], exc)
+            return None, Reason.UNPARSED_GOLD
 
-    gold_letter = gold_node.letter if isinstance(gold_node, nodes.Choice) else None
-    if gold_letter is None and getattr(gold_node, "name", "x") in options.choices and len(gold.strip()) <= 3:
-        gold_letter = gold_node.name
-    if gold_letter is not None:
-        m = _CHOICE_PREFIX.match(answer)
-        if m and m.group(1) in options.choices:
-            return (m.group(1) == gold_letter), (Reason.EQUAL if m.group(1) == gold_letter else Reason.NOT_EQUAL)
+    gold_letter = _choice_letter(gold, gold_node, options)
+    answer_label = _CHOICE_PREFIX.match(answer)
+    if answer_label and answer_label.group(1) not in options.choices:
+        answer_label = None
+    if gold_letter is not None and answer_label:
+        equal = answer_label.group(1) == gold_letter
+        return equal, Reason.EQUAL if equal else Reason.NOT_EQUAL
+    if gold_letter is None and answer_label and answer_label.end() < len(answer) and (
+        answer.lstrip().startswith(("(", "\\text"))
+    ):
+        # "(C) 12" against a gold of 12: the option label is not part of the value.
+        answer = answer[answer_label.end():].strip() or answer
+    if gold_node is None:
+        # A labelled-option gold such as "(B) 25" against an unlabelled answer: compare the value.
+        label = _CHOICE_PREFIX.match(gold)
+        try:
+            gold_node = parse_answer(gold[label.end():], options)
+        except (ParseError, TooLarge):
+            return None, Reason.UNPARSED_GOLD
 
     try:
         answer_node = parse_answer(answer, options)

@@ -42,6 +42,8 @@ _UNICODE = {
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|\^\s*\{\s*\\text\{o\}\s*\}")
 _LATEX_THOUSANDS = re.compile(r"(\d),\\!\s*(?=\d{3}(?!\d))|(\d)\{,\}(?=\d{3}(?!\d))|(\d)\\,(?=\d{3}(?!\d))")
+_TIMES_TEN = re.compile(r"(\d)\s*[xX]\s*10\s*\^")
+_LEADING_RELATION = re.compile(r"^\s*(?:\\approx|\\sim|=)\s*")
 _PLAIN_THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?![\d,]|\.\d*,)")
 
 
@@ -50,6 +52,7 @@ class Token:
     kind: str  # num, id, func, const, word, text, cmd, op, begin, end
     value: str
     space: bool = False  # whitespace precedes the token
+    command: str = ""  # for text tokens: the command that produced them (text, mathrm, ...)
 
 
 def _join_plain_thousands(text: str) -> str:
@@ -76,7 +79,9 @@ def normalize(text: str) -> str:
     text = _SPACES.sub(" ", text)
     text = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", text)
     text = re.sub(r"\\[dt]binom(?![a-zA-Z])", r"\\binom", text)
-    text = text.replace(r"\$", " ").replace(r"\%", "%").replace("**", "^")
+    text = text.replace(r"\$", " ").replace("$", " ").replace(r"\%", "%").replace("**", "^")
+    text = _TIMES_TEN.sub(r"\1 \\times 10^", text)
+    text = _LEADING_RELATION.sub("", text)
     text = _join_plain_thousands(text)
     return text
 
@@ -163,7 +168,10 @@ def tokenize(text: str, max_depth: int) -> list[Token]:
                     content, i = _read_group(text, i)
                 else:
                     content = ""
-                tokens.append(Token("text", content, space) if name != "operatorname" else Token("func", content.strip(), space))
+                if name == "operatorname":
+                    tokens.append(Token("func", content.strip(), space))
+                else:
+                    tokens.append(Token("text", content, space, name))
                 continue
             if name in ("begin", "end"):
                 while i < n and text[i].isspace():
@@ -216,6 +224,10 @@ def tokenize(text: str, max_depth: int) -> list[Token]:
 def _word_tokens(word: str, space: bool) -> list[Token]:
     """Classify a run of ASCII letters: a function, constant, connector, unit, word, or variables."""
     lower = word.lower()
+    if lower in ("degree", "degrees", "deg"):
+        return [Token("cmd", "deg", space)]
+    if lower == "percent":
+        return [Token("op", "%", space)]
     if word in FUNCTIONS or lower in ("sqrt", "ln", "log", "exp", "sin", "cos", "tan"):
         return [Token("func", lower, space)]
     if lower in CONSTANTS and not (lower == "inf" and word != lower):

@@ -26,7 +26,7 @@ import sympy
 
 from rewards.verify import nodes
 from rewards.verify.errors import ParseError, TooLarge
-from rewards.verify.lexer import Token, normalize, tokenize
+from rewards.verify.lexer import CONSTANTS, FUNCTIONS, Token, normalize, tokenize
 from rewards.verify.options import VerifyOptions
 
 __all__ = ["parse_answer", "parse_math", "PLUS_MINUS"]
@@ -61,6 +61,7 @@ class _Parser:
         self.options = options
         self.percent = False
         self.degrees = False
+        self.saw_and = False
 
     # ----- token helpers
 
@@ -92,7 +93,7 @@ class _Parser:
             raise ParseError(f"unexpected {self.peek().value!r}")
         if not items:
             raise ParseError("empty answer")
-        return items[0] if len(items) == 1 else nodes.Seq(tuple(items))
+        return items[0] if len(items) == 1 else nodes.Seq(tuple(items), "and" if self.saw_and else "or")
 
     def _at_separator(self) -> bool:
         return self.at("op", ",", ";") or self.at("word", "and", "or") or (
@@ -103,7 +104,9 @@ class _Parser:
         items: list = []
         while True:
             while self._at_separator():
-                self.next()
+                tok = self.next()
+                if tok.value.strip().lower() == "and":
+                    self.saw_and = True
             tok = self.peek()
             if tok is None or (tok.kind in ("op", "end", "cmd") and tok.value in stop):
                 return items
@@ -114,7 +117,7 @@ class _Parser:
     def item(self) -> list:
         """Parse one answer item; ``\\pm`` inside it yields two items."""
         self.percent = self.degrees = False
-        first = self.setexpr()
+        first = self._function_name() or self.setexpr()
         terms, ops = [first], []
         while True:
             op = self._relop()
@@ -137,6 +140,26 @@ class _Parser:
             elif self.degrees:
                 node = nodes.Degrees(node)
         return _expand_plus_minus(node)
+
+    def _function_name(self) -> Any:
+        """Read ``f(x)`` before ``=`` as the name of a function, not as ``f*x``."""
+        if not (self.at("id") and self.at("op", "(", offset=1)):
+            return None
+        depth = 0
+        for k in range(self.pos + 1, len(self.tokens)):
+            tok = self.tokens[k]
+            if tok.kind == "op" and tok.value == "(":
+                depth += 1
+            elif tok.kind == "op" and tok.value == ")":
+                depth -= 1
+                if depth == 0:
+                    after = self.tokens[k + 1] if k + 1 < len(self.tokens) else None
+                    if after is None or after.kind != "op" or after.value != "=":
+                        return None
+                    name = "".join(t.value for t in self.tokens[self.pos:k + 1])
+                    self.pos = k + 1
+                    return sympy.Symbol(name)
+        return None
 
     def _relop(self) -> str | None:
         tok = self.peek()
@@ -221,13 +244,22 @@ class _Parser:
         if tok.kind == "word":
             return tok.value.lower() not in ("and", "or")
         content = tok.value.strip().lower()
-        return content not in ("and", "or", ",", "") and _is_wordy(tok.value)
+        if content in ("and", "or", ",", ""):
+            return False
+        # \text{m} after a number is a unit; \mathrm{e} and \mathrm{i} are constants.
+        return _is_wordy(tok.value) or (tok.command in ("text", "mbox", "textrm") or content not in ("e", "i", "d"))
 
     def _skip_unit(self) -> None:
-        if not self.options.strip_units:
-            raise ParseError(f"unit {self.peek().value!r} after a number and strip_units=False")
         while self.peek() is not None and self.peek().kind in ("word", "text") and self._unit_follows():
-            self.next()
+            unit = self.next().value.strip().lower()
+            if unit in ("degree", "degrees", "deg"):
+                self.degrees = True
+                continue
+            if unit == "percent":
+                self.percent = True
+                continue
+            if not self.options.strip_units:
+                raise ParseError(f"unit {unit!r} after a number and strip_units=False")
             if self.at("op", "^"):
                 self.next()
                 self._primary_raw()
@@ -344,7 +376,13 @@ class _Parser:
                 self.pos -= 1
                 return self._group()
             if value == "\\{":
-                items = self.item_list(stop=("\\}",))
+                items = self.item_list(stop=("\\}", "|", "mid", ":"))
+                if len(items) == 1 and (self.at("op", "|", ":") or self.at("cmd", "mid")):
+                    # Set-builder notation {x | condition}: the condition is the answer.
+                    self.next()
+                    condition = self.item_list(stop=("\\}",))
+                    self.expect("op", "\\}")
+                    return condition[0] if len(condition) == 1 else nodes.Seq(tuple(condition), "and")
                 self.expect("op", "\\}")
                 return nodes.SetOf(tuple(items))
             if value in ("|", "\\|"):
@@ -479,7 +517,7 @@ class _Parser:
         if len(letter) == 1 and letter in self.options.choices and stripped.startswith("(") == stripped.endswith(")"):
             if stripped != letter or self.peek() is None:
                 return nodes.Choice(letter)
-        if not _is_wordy(content):
+        if not _is_wordy(content) or stripped.lower() in CONSTANTS or stripped.lower() in FUNCTIONS:
             inner = tokenize(normalize(content), self.options.max_depth)
             if not inner:
                 raise ParseError("empty \\text{}")
@@ -557,8 +595,13 @@ class _Parser:
         raise ParseError(f"unsupported command \\{name}")
 
 
+_SHORT_WORDS = frozenset({"no", "ok", "up", "on", "in", "at", "it", "is", "we", "he"})
+
+
 def _is_word_answer(tokens: list[Token]) -> bool:
     """True for answers made only of words (``yes``, ``no solution``, ``Monday``)."""
+    if len(tokens) == 2 and all(t.kind == "id" for t in tokens) and not tokens[1].space:
+        return (tokens[0].value + tokens[1].value).lower() in _SHORT_WORDS
     if not any(t.kind == "word" and t.value.lower() not in ("and", "or") for t in tokens):
         return False
     return all(t.kind in ("word", "id") or (t.kind == "text" and _is_wordy(t.value)) for t in tokens)
@@ -692,7 +735,7 @@ def parse_answer(text: str, options: VerifyOptions | None = None) -> Any:
     if not tokens:
         raise ParseError("empty answer")
     if _is_word_answer(tokens):
-        return nodes.Text(_normalize_text(" ".join(t.value for t in tokens)))
+        return nodes.Text(_normalize_text("".join((" " if t.space else "") + t.value for t in tokens)))
     try:
         return _Parser(tokens, options).parse()
     except RecursionError:

@@ -1,11 +1,10 @@
 """Scoring completions against gold answers. Imports no torch, so it runs in light worker processes."""
 
+# Importing the reward modules registers them.
+from rewards import accuracy, format, length  # noqa: E402, F401, I001
 from rewards.extract import extract_answer
 from rewards.registry import REWARDS, load_reward, register_reward
 from rewards.verify import Reason, Verdict, VerifyOptions, parse_math, verify, verify_many
-
-# Importing the reward modules registers them.
-from rewards import accuracy, format, length  # noqa: E402, F401, I001
 
 __all__ = [
     "REWARDS",

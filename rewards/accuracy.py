@@ -45,13 +45,19 @@ class Accuracy:
             raise ValueError(f"accuracy reward: {len(completions)} completions but {len(answer)} answers")
         scores: list[float | None] = [None] * len(completions)
         rows = [i for i, gold in enumerate(answer) if isinstance(gold, str) and gold.strip()]
-        verdicts = verify_many(((answer[i], completions[i]) for i in rows), self.options, workers=self.workers)
+        verdicts = verify_many(
+            ((answer[i], completions[i]) for i in rows), self.options, workers=self.workers
+        )
         for i, verdict in zip(rows, verdicts):
             self.reasons[verdict.reason] += 1
             scores[i] = None if verdict.correct is None else float(verdict.correct)
         timeouts = sum(v.reason is Reason.TIMEOUT for v in verdicts)
         if timeouts:
-            logger.warning("accuracy: %d of %d verifications timed out and were not scored", timeouts, len(verdicts))
+            logger.warning(
+                "accuracy: %d of %d verifications timed out and were not scored", timeouts, len(verdicts)
+            )
         if len(rows) < len(completions):
-            logger.warning("accuracy: %d rows have no gold answer and were not scored", len(completions) - len(rows))
+            logger.warning(
+                "accuracy: %d rows have no gold answer and were not scored", len(completions) - len(rows)
+            )
         return scores

@@ -51,7 +51,9 @@ def completion_text(completion: Any) -> str:
             raise TypeError(f"a chat completion must be a list of message dicts, got {completion!r:.80}")
         assistant = [m for m in messages if m.get("role", "assistant") == "assistant"]
         return _content(assistant[-1]) if assistant else ""
-    raise TypeError(f"completion must be a string or a list of chat messages, got {type(completion).__name__}")
+    raise TypeError(
+        f"completion must be a string or a list of chat messages, got {type(completion).__name__}"
+    )
 
 
 def _content(message: dict) -> str:
@@ -84,15 +86,15 @@ def _box_content(text: str, match_end: int, pairs: dict[int, int]) -> str | None
         i += 1
     if i < len(text) and text[i] == "{":
         end = pairs.get(i)
-        return text[i + 1: end].strip() or None if end is not None else None
+        return text[i + 1 : end].strip() or None if end is not None else None
     if i > match_end:
-        word = re.match(r"[^\s$.,]+", text[i:i + 200])
+        word = re.match(r"[^\s$.,]+", text[i : i + 200])
         return word.group(0) if word else None
     return None
 
 
 def boxed_contents(text: str) -> list[str]:
-    """Return the contents of every complete ``\\boxed{...}``/``\\fbox{...}``, in order (``\\boxed 2`` too)."""
+    """Return the contents of every complete ``\\boxed{...}``/``\\fbox{...}`` in order, ``\\boxed 2`` too."""
     first = _BOX.search(text)
     if first is None:
         return []
@@ -153,7 +155,7 @@ def _after_cue(text: str) -> str | None:
     last = _last_cue(text)
     if last is None:
         return None
-    rest = text[last.end():]
+    rest = text[last.end() :]
     if len(rest) > _LONG_ANSWER_CHARS:
         return rest.strip()  # far over any answer bound; the verifier reports it as too large
     lines = rest.split("\n", 3)
@@ -174,7 +176,7 @@ def _join_spans(text: str, spans: list) -> str:
     """Join spans linked only by commas/and/or (``$x=1$ and $x=2$``); otherwise keep the first."""
     group = [spans[0]]
     for prev, cur in zip(spans, spans[1:]):
-        if _CONNECTOR.match(text[prev.end(): cur.start()]):
+        if _CONNECTOR.match(text[prev.end() : cur.start()]):
             group.append(cur)
         else:
             break
@@ -182,7 +184,8 @@ def _join_spans(text: str, spans: list) -> str:
 
 
 _MATH_WORDS = frozenset(
-    "sqrt pi sin cos tan cot sec csc log ln exp arcsin arccos arctan infty infinity inf and or text frac dfrac "
+    "sqrt pi sin cos tan cot sec csc log ln exp arcsin arccos arctan infty infinity inf and or text frac "
+    "dfrac "
     "tfrac cdot times left right mathrm mathbf boxed".split()
 )
 
@@ -200,9 +203,11 @@ def _is_bare_answer(text: str) -> bool:
 
 def _sentence_around(text: str, start: int, end: int) -> str:
     left = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("? ", 0, start))
-    right_candidates = [p for p in (text.find(". ", end), text.find("\n", end), text.find("?", end)) if p >= 0]
+    right_candidates = [
+        p for p in (text.find(". ", end), text.find("\n", end), text.find("?", end)) if p >= 0
+    ]
     right = min(right_candidates) + 1 if right_candidates else len(text)
-    return text[left + 1: right].strip()
+    return text[left + 1 : right].strip()
 
 
 def _is_question(sentence: str) -> bool:
@@ -220,7 +225,7 @@ def _fallback(text: str) -> str | None:
     if spans:
         group = [spans[-1]]
         for prev, cur in zip(reversed(spans[:-1]), reversed(spans)):
-            if _CONNECTOR.match(tail[prev.end(): cur.start()]):
+            if _CONNECTOR.match(tail[prev.end() : cur.start()]):
                 group.insert(0, prev)
             else:
                 break

@@ -35,7 +35,9 @@ class SoftOverlong:
         self.cache_length = cache_length
         self.unit = unit
 
-    def __call__(self, completions: list, completion_ids: list | None = None, **columns: Any) -> list[float | None]:
+    def __call__(
+        self, completions: list, completion_ids: list | None = None, **columns: Any
+    ) -> list[float | None]:
         if self.unit == "tokens":
             if completion_ids is None:
                 raise ValueError(

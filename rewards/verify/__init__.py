@@ -28,9 +28,9 @@ def _prepare(gold: str, completion: Any, options: VerifyOptions) -> Verdict | tu
     if gold.startswith(("\\boxed", "\\fbox")):
         gold = extract_answer(gold) or gold
     if len(gold) > options.max_answer_chars:
-        return Verdict(None, Reason.TOO_LARGE, answer[:options.max_answer_chars])
+        return Verdict(None, Reason.TOO_LARGE, answer[: options.max_answer_chars])
     if len(answer) > options.max_answer_chars:
-        return Verdict(False, Reason.TOO_LARGE, answer[:options.max_answer_chars])
+        return Verdict(False, Reason.TOO_LARGE, answer[: options.max_answer_chars])
     quick = quick_judge(gold, answer, options)
     if quick is not None:
         return Verdict(quick, Reason.EQUAL if quick else Reason.NOT_EQUAL, answer)

@@ -57,7 +57,9 @@ def answers_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
     if isinstance(gold, nodes.Matrix) or isinstance(pred, nodes.Matrix):
         return _matrix_equal(gold, pred, options)
 
-    if isinstance(gold, (nodes.Seq, nodes.SetOf, nodes.Tup)) or isinstance(pred, (nodes.Seq, nodes.SetOf, nodes.Tup)):
+    if isinstance(gold, (nodes.Seq, nodes.SetOf, nodes.Tup)) or isinstance(
+        pred, (nodes.Seq, nodes.SetOf, nodes.Tup)
+    ):
         return _collection_equal(gold, pred, options)
 
     if isinstance(gold, sympy.Basic) and isinstance(pred, sympy.Basic):
@@ -91,8 +93,11 @@ def _canon(node: Any) -> Any:
 
 def _is_assignment(node: Any) -> bool:
     return (
-        isinstance(node, nodes.Relation) and node.ops == ("=",) and isinstance(node.terms[0], sympy.Symbol)
-        and isinstance(node.terms[1], sympy.Basic) and not node.terms[1].has(node.terms[0])
+        isinstance(node, nodes.Relation)
+        and node.ops == ("=",)
+        and isinstance(node.terms[0], sympy.Symbol)
+        and isinstance(node.terms[1], sympy.Basic)
+        and not node.terms[1].has(node.terms[0])
     )
 
 
@@ -186,7 +191,8 @@ def _identity(difference: sympy.Expr, approx: bool, options: VerifyOptions) -> b
 
 
 def _term_scale(expr: sympy.Expr, subs: dict) -> float:
-    """Largest magnitude of the terms of ``expr`` at ``subs``: the scale a cancellation error is relative to."""
+    """Return the largest magnitude among the terms of ``expr`` at ``subs``, the scale that a
+    cancellation error is relative to."""
     scale = 1e-300
     for term in sympy.Add.make_args(expr):
         value = _evaluate(term, subs)
@@ -259,7 +265,11 @@ def _numeric_less(a: Any, b: Any) -> bool | None:
 def _intervals(node: Any, allow_relations: bool, options: VerifyOptions) -> list | None:
     """Read ``node`` as a union of intervals ``[(lo, hi, lo_open, hi_open), ...]``, or None."""
     if isinstance(node, nodes.Interval):
-        return [(node.lo, node.hi, node.lo_open, node.hi_open)] if _numeric_less(node.lo, node.hi) is not False else None
+        return (
+            [(node.lo, node.hi, node.lo_open, node.hi_open)]
+            if _numeric_less(node.lo, node.hi) is not False
+            else None
+        )
     if isinstance(node, nodes.Tup) and len(node.items) == 2 and (node.opener, node.closer) == ("(", ")"):
         lo, hi = node.items
         return [(lo, hi, True, True)] if _numeric_less(lo, hi) else None
@@ -387,7 +397,7 @@ def _relation_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
 
 
 def _is_value(node: Any) -> bool:
-    """An assignment of a constant, ``x = 3``."""
+    """Return True for an assignment of a constant, such as ``x = 3``."""
     if not _is_assignment(node):
         return False
     value = node.terms[1]
@@ -395,7 +405,7 @@ def _is_value(node: Any) -> bool:
 
 
 def _relation_values(relation: nodes.Relation) -> list:
-    """The values a relation states for comparison with a bare answer (``x = 3`` gives 3)."""
+    """Return the values a relation states, for comparison with a bare answer (``x = 3`` gives 3)."""
     if relation.ops == ("in",):
         return [relation.terms[1]]
     if set(relation.ops) != {"="}:
@@ -409,7 +419,7 @@ def _relation_values(relation: nodes.Relation) -> list:
 
 
 def _is_name(node: Any) -> bool:
-    """A variable, or a tuple of variables as in ``(x, y) = (1, 2)``."""
+    """Return True for a variable, or a tuple of variables as in ``(x, y) = (1, 2)``."""
     if isinstance(node, sympy.Symbol):
         return True
     return isinstance(node, (nodes.Tup, nodes.Seq)) and all(isinstance(x, sympy.Symbol) for x in node.items)
@@ -468,8 +478,10 @@ def _matrix_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
     def cells(node: Any) -> tuple | None:
         if isinstance(node, nodes.Matrix):
             return node.rows
-        if isinstance(node, (nodes.Tup, nodes.Seq)) and node.items and (
-            not isinstance(node, nodes.Tup) or node.opener != ":"
+        if (
+            isinstance(node, (nodes.Tup, nodes.Seq))
+            and node.items
+            and (not isinstance(node, nodes.Tup) or node.opener != ":")
         ):
             return (tuple(node.items),)
         return None
@@ -504,10 +516,15 @@ def _collection_equal(gold: Any, pred: Any, options: VerifyOptions) -> bool:
     if len(g_items) != len(p_items):
         return False
     ordered = (
-        isinstance(gold, nodes.Tup) or isinstance(pred, nodes.Tup)
+        isinstance(gold, nodes.Tup)
+        or isinstance(pred, nodes.Tup)
         or any(isinstance(x, nodes.Ellipsis_) for x in g_items + p_items)
     )
-    if isinstance(gold, nodes.Tup) and isinstance(pred, nodes.Tup) and (gold.opener == ":") != (pred.opener == ":"):
+    if (
+        isinstance(gold, nodes.Tup)
+        and isinstance(pred, nodes.Tup)
+        and (gold.opener == ":") != (pred.opener == ":")
+    ):
         return False
     if isinstance(gold, nodes.SetOf) != isinstance(pred, nodes.SetOf) and (
         isinstance(gold, nodes.Tup) or isinstance(pred, nodes.Tup)

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class Reason(str, enum.Enum):
-    """Why a verdict came out as it did; each value gets its own metric in training logs."""
+    """Cause of a verdict. Each value gets its own metric in training logs."""
 
     EQUAL = "equal"
     NOT_EQUAL = "not_equal"
@@ -125,16 +125,19 @@ def judge(gold: str, answer: str, options: VerifyOptions) -> tuple[bool | None, 
     if gold_letter is not None and answer_label:
         equal = answer_label.group(1) == gold_letter
         return equal, Reason.EQUAL if equal else Reason.NOT_EQUAL
-    if gold_letter is None and answer_label and answer_label.end() < len(answer) and (
-        answer.lstrip().startswith(("(", "\\text"))
+    if (
+        gold_letter is None
+        and answer_label
+        and answer_label.end() < len(answer)
+        and (answer.lstrip().startswith(("(", "\\text")))
     ):
         # "(C) 12" against a gold of 12: the option label is not part of the value.
-        answer = answer[answer_label.end():].strip() or answer
+        answer = answer[answer_label.end() :].strip() or answer
     if gold_node is None:
         # A labelled-option gold such as "(B) 25" against an unlabelled answer: compare the value.
         label = _CHOICE_PREFIX.match(gold)
         try:
-            gold_node = parse_answer(gold[label.end():], options)
+            gold_node = parse_answer(gold[label.end() :], options)
         except (ParseError, TooLarge):
             return None, Reason.UNPARSED_GOLD
 

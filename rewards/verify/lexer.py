@@ -16,8 +16,15 @@ FUNCTIONS = frozenset(
     "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp sqrt abs lcm gcd max min "
     "floor ceil det".split()
 )
-CONSTANTS = {"pi": "pi", "infty": "oo", "infinity": "oo", "inf": "oo", "oo": "oo", "emptyset": "empty",
-             "varnothing": "empty"}
+CONSTANTS = {
+    "pi": "pi",
+    "infty": "oo",
+    "infinity": "oo",
+    "inf": "oo",
+    "oo": "oo",
+    "emptyset": "empty",
+    "varnothing": "empty",
+}
 CONNECTORS = frozenset({"and", "or"})
 # Short unit names that would otherwise read as products of one-letter variables.
 UNITS = frozenset(
@@ -32,12 +39,34 @@ _DROP_COMMANDS = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|displaystyle|textstyle|"
     r"scriptstyle|limits|nolimits|middle)(?![a-zA-Z])"
 )
-_SPACES = re.compile(r"\\(?:quad|qquad|enspace|thinspace|medspace|thickspace|hspace\{[^{}]*\})(?![a-zA-Z])|(?<!\\)\\[,;:! ]|~")
+_SPACES = re.compile(
+    r"\\(?:quad|qquad|enspace|thinspace|medspace|thickspace|hspace\{[^{}]*\})(?![a-zA-Z])|(?<!\\)\\[,;:! ]|~"
+)
 _UNICODE = {
-    "π": r"\pi ", "∞": r"\infty ", "×": r"\times ", "·": r"\cdot ", "⋅": r"\cdot ", "−": "-", "–": "-",
-    "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "∪": r"\cup ", "∩": r"\cap ", "∈": r"\in ", "√": r"\sqrt ",
-    "°": r"\deg ", "÷": r"\div ", "±": r"\pm ", "∓": r"\mp ", "…": r"\ldots ", "⋯": r"\ldots ", "∅": r"\emptyset ",
-    "′": "'", "：": ":", "，": ",",
+    "π": r"\pi ",
+    "∞": r"\infty ",
+    "×": r"\times ",
+    "·": r"\cdot ",
+    "⋅": r"\cdot ",
+    "−": "-",
+    "–": "-",
+    "≤": r"\le ",
+    "≥": r"\ge ",
+    "≠": r"\ne ",
+    "∪": r"\cup ",
+    "∩": r"\cap ",
+    "∈": r"\in ",
+    "√": r"\sqrt ",
+    "°": r"\deg ",
+    "÷": r"\div ",
+    "±": r"\pm ",
+    "∓": r"\mp ",
+    "…": r"\ldots ",
+    "⋯": r"\ldots ",
+    "∅": r"\emptyset ",
+    "′": "'",
+    "：": ":",
+    "，": ",",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|\^\s*\{\s*\\text\{o\}\s*\}")
@@ -60,7 +89,7 @@ def _join_plain_thousands(text: str) -> str:
 
     def repl(match: re.Match) -> str:
         before = text[: match.start()].rstrip()
-        after = text[match.end():].lstrip()
+        after = text[match.end() :].lstrip()
         if before.endswith(("(", "[", "\\{", ",")) or after.startswith((")", "]", "\\}")):
             return match.group(0)
         return match.group(0).replace(",", "")
@@ -100,9 +129,9 @@ def _read_group(text: str, i: int) -> tuple[str, int]:
         elif c == "}":
             depth -= 1
             if depth == 0:
-                return text[i + 1: j], j + 1
+                return text[i + 1 : j], j + 1
         j += 1
-    raise ParseError(f"unclosed brace in {text[i:i + 40]!r}")
+    raise ParseError(f"unclosed brace in {text[i : i + 40]!r}")
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
@@ -149,9 +178,9 @@ def tokenize(text: str, max_depth: int) -> list[Token]:
             continue
 
         if c == "\\":
-            m = re.match(r"\\([a-zA-Z]+)", text[i:i + 40])
+            m = re.match(r"\\([a-zA-Z]+)", text[i : i + 40])
             if not m:
-                pair = text[i:i + 2]
+                pair = text[i : i + 2]
                 i += 2
                 if pair in ("\\{", "\\}"):
                     depth += 1 if pair == "\\{" else -1
@@ -190,7 +219,7 @@ def tokenize(text: str, max_depth: int) -> list[Token]:
             if name == "mathbb":
                 while i < n and text[i].isspace():
                     i += 1
-                content, i = _read_group(text, i) if i < n and text[i] == "{" else (text[i:i + 1], i + 1)
+                content, i = _read_group(text, i) if i < n and text[i] == "{" else (text[i : i + 1], i + 1)
                 tokens.append(Token("const", "mathbb" + content.strip(), space))
                 continue
             if name in FUNCTIONS:
@@ -207,9 +236,9 @@ def tokenize(text: str, max_depth: int) -> list[Token]:
                 raise TooLarge(f"brackets nest deeper than {max_depth}")
         elif c in ")]}":
             depth -= 1
-        two = text[i:i + 2]
-        if two in ("<=", ">=", "!=", "=>", "->", "==") or text[i:i + 3] == "...":
-            if text[i:i + 3] == "...":
+        two = text[i : i + 2]
+        if two in ("<=", ">=", "!=", "=>", "->", "==") or text[i : i + 3] == "...":
+            if text[i : i + 3] == "...":
                 tokens.append(Token("cmd", "ldots", space))
                 i += 3
                 continue

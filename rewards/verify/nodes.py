@@ -27,7 +27,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Seq:
-    """Answers listed without brackets (``1, 2``, ``x = 1 or x = 2``); compared as a multiset.
+    """Answers listed without brackets (``1, 2``, ``x = 1 or x = 2``), compared as a multiset.
     ``joiner`` is ``and`` when the text joined items with "and" (``x > 1 and x < 3`` is an
     intersection), else ``or``."""
 

@@ -54,7 +54,9 @@ class VerifyOptions:
             if getattr(self, name) < 1:
                 raise ValueError(f"VerifyOptions.{name}={getattr(self, name)!r} must be >= 1")
         if not all(c.isalpha() and c.isupper() for c in self.choices):
-            raise ValueError(f"VerifyOptions.choices={self.choices!r} must contain only capital letters, e.g. 'ABCDE'")
+            raise ValueError(
+                f"VerifyOptions.choices={self.choices!r} must contain only capital letters, e.g. 'ABCDE'"
+            )
 
 
 _FIELDS = {f.name for f in dataclasses.fields(VerifyOptions)}

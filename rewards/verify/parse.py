@@ -35,22 +35,51 @@ __all__ = ["parse_answer", "parse_math", "PLUS_MINUS"]
 PLUS_MINUS = sympy.Dummy("pm")
 
 _RELOPS = {
-    "=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=",
-    "le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=",
-    "lt": "<", "gt": ">", "ne": "!=", "neq": "!=", "in": "in", "approx": "=", "equiv": "=",
+    "=": "=",
+    "<": "<",
+    ">": ">",
+    "<=": "<=",
+    ">=": ">=",
+    "!=": "!=",
+    "le": "<=",
+    "leq": "<=",
+    "leqslant": "<=",
+    "ge": ">=",
+    "geq": ">=",
+    "geqslant": ">=",
+    "lt": "<",
+    "gt": ">",
+    "ne": "!=",
+    "neq": "!=",
+    "in": "in",
+    "approx": "=",
+    "equiv": "=",
 }
 _GREEK = frozenset(
-    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi omicron rho "
-    "sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Upsilon Phi Psi Omega".split()
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi omicron "
+    "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Upsilon Phi Psi "
+    "Omega".split()
 )
 _FUNCS_1 = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot, "sec": sympy.sec, "csc": sympy.csc,
-    "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh,
-    "tanh": sympy.tanh, "exp": sympy.exp, "ln": sympy.log, "abs": sympy.Abs, "floor": sympy.floor,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "cot": sympy.cot,
+    "sec": sympy.sec,
+    "csc": sympy.csc,
+    "arcsin": sympy.asin,
+    "arccos": sympy.acos,
+    "arctan": sympy.atan,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+    "exp": sympy.exp,
+    "ln": sympy.log,
+    "abs": sympy.Abs,
+    "floor": sympy.floor,
     "ceil": sympy.ceiling,
 }
 _MULT_OPS = {"*", "times", "cdot", "ast", "/", "div"}
-_CLOSERS = {"(": ")", "[": "]"}
 _MAX_LITERAL_DIGITS = 4000  # CPython refuses int() of strings longer than 4300 digits by default
 
 
@@ -96,8 +125,10 @@ class _Parser:
         return items[0] if len(items) == 1 else nodes.Seq(tuple(items), "and" if self.saw_and else "or")
 
     def _at_separator(self) -> bool:
-        return self.at("op", ",", ";") or self.at("word", "and", "or") or (
-            self.at("text") and self.peek().value.strip().lower() in ("and", "or", ",")
+        return (
+            self.at("op", ",", ";")
+            or self.at("word", "and", "or")
+            or (self.at("text") and self.peek().value.strip().lower() in ("and", "or", ","))
         )
 
     def item_list(self, stop: tuple) -> list:
@@ -156,7 +187,7 @@ class _Parser:
                     after = self.tokens[k + 1] if k + 1 < len(self.tokens) else None
                     if after is None or after.kind != "op" or after.value != "=":
                         return None
-                    name = "".join(t.value for t in self.tokens[self.pos:k + 1])
+                    name = "".join(t.value for t in self.tokens[self.pos : k + 1])
                     self.pos = k + 1
                     return sympy.Symbol(name)
         return None
@@ -224,7 +255,9 @@ class _Parser:
             tok = self.peek()
             if tok is None:
                 return left
-            if (tok.kind == "op" and tok.value in ("*", "/")) or (tok.kind == "cmd" and tok.value in _MULT_OPS):
+            if (tok.kind == "op" and tok.value in ("*", "/")) or (
+                tok.kind == "cmd" and tok.value in _MULT_OPS
+            ):
                 self.next()
                 right = _scalar(self.unary())
                 if tok.value in ("/", "div"):
@@ -247,7 +280,9 @@ class _Parser:
         if content in ("and", "or", ",", ""):
             return False
         # \text{m} after a number is a unit; \mathrm{e} and \mathrm{i} are constants.
-        return _is_wordy(tok.value) or (tok.command in ("text", "mbox", "textrm") or content not in ("e", "i", "d"))
+        return _is_wordy(tok.value) or (
+            tok.command in ("text", "mbox", "textrm") or content not in ("e", "i", "d")
+        )
 
     def _skip_unit(self) -> None:
         while self.peek() is not None and self.peek().kind in ("word", "text") and self._unit_follows():
@@ -262,8 +297,12 @@ class _Parser:
                 raise ParseError(f"unit {unit!r} after a number and strip_units=False")
             if self.at("op", "^"):
                 self.next()
-                self._primary_raw()
-            if self.at("op", "/") and self.peek(1) is not None and self.peek(1).kind in ("word", "text", "id"):
+                self.primary()
+            if (
+                self.at("op", "/")
+                and self.peek(1) is not None
+                and self.peek(1).kind in ("word", "text", "id")
+            ):
                 self.next()
                 self.next()
 
@@ -275,7 +314,9 @@ class _Parser:
         if tok.kind == "op":
             return tok.value == "(" or (tok.value == "{")
         if tok.kind == "cmd":
-            return tok.value in ("frac", "sqrt", "binom", "pi", "lfloor", "lceil", "exp") or tok.value in _GREEK
+            return (
+                tok.value in ("frac", "sqrt", "binom", "pi", "lfloor", "lceil", "exp") or tok.value in _GREEK
+            )
         if tok.kind == "text":
             return not _is_wordy(tok.value)
         return False
@@ -346,15 +387,17 @@ class _Parser:
         if tok.kind == "num" and len(tok.value) > 1:
             # TeX reads one character as an argument: \frac58 is 5/8.
             self.tokens[self.pos] = Token("num", tok.value[1:], False)
-            return sympy.Integer(int(tok.value[0])) if tok.value[0].isdigit() else _number(tok.value[0], self.options)
+            return (
+                sympy.Integer(int(tok.value[0]))
+                if tok.value[0].isdigit()
+                else _number(tok.value[0], self.options)
+            )
         return _scalar(self.primary())
-
-    def _primary_raw(self) -> Any:
-        return self.primary()
 
     def primary(self) -> Any:
         tok = self.next()
         kind, value = tok.kind, tok.value
+
         if kind == "num":
             return self._number_or_mixed(tok)
         if kind == "id":
@@ -369,6 +412,7 @@ class _Parser:
             raise ParseError(f"unexpected word {value!r}")
         if kind == "begin":
             return self._matrix(value)
+
         if kind == "op":
             if value in ("(", "["):
                 return self._bracket(value)
@@ -412,9 +456,17 @@ class _Parser:
             return number
         nxt, slash, den = self.peek(), self.peek(1), self.peek(2)
         if (
-            nxt is not None and nxt.kind == "num" and nxt.space and nxt.value.isdigit()
-            and slash is not None and slash.kind == "op" and slash.value == "/"
-            and den is not None and den.kind == "num" and den.value.isdigit() and int(den.value) != 0
+            nxt is not None
+            and nxt.kind == "num"
+            and nxt.space
+            and nxt.value.isdigit()
+            and slash is not None
+            and slash.kind == "op"
+            and slash.value == "/"
+            and den is not None
+            and den.kind == "num"
+            and den.value.isdigit()
+            and int(den.value) != 0
             and not self.at("op", "^", offset=3)
         ):
             self.pos += 3
@@ -514,14 +566,18 @@ class _Parser:
     def _text(self, content: str) -> Any:
         stripped = content.strip()
         letter = stripped.strip("() .")
-        if len(letter) == 1 and letter in self.options.choices and stripped.startswith("(") == stripped.endswith(")"):
+        if (
+            len(letter) == 1
+            and letter in self.options.choices
+            and stripped.startswith("(") == stripped.endswith(")")
+        ):
             if stripped != letter or self.peek() is None:
                 return nodes.Choice(letter)
         if not _is_wordy(content) or stripped.lower() in CONSTANTS or stripped.lower() in FUNCTIONS:
             inner = tokenize(normalize(content), self.options.max_depth)
             if not inner:
                 raise ParseError("empty \\text{}")
-            self.tokens[self.pos:self.pos] = inner
+            self.tokens[self.pos : self.pos] = inner
             return self.primary()
         return nodes.Text(_normalize_text(content))
 
@@ -608,7 +664,7 @@ def _is_word_answer(tokens: list[Token]) -> bool:
 
 
 def _is_wordy(text: str) -> bool:
-    """True when ``text`` holds a word of three or more letters or several words (``\\text{ cm}``, ``odd``)."""
+    """Return True when ``text`` contains a word of two or more letters, or several words."""
     letters = [w for w in "".join(ch if ch.isalpha() else " " for ch in text).split()]
     return any(len(w) >= 2 for w in letters) or len(letters) > 1
 
@@ -678,7 +734,7 @@ def _power(base: Any, exponent: Any, options: VerifyOptions) -> Any:
         log_base = _log10_abs(base)
         if log_base is not None and size * abs(log_base) > options.max_digits:
             raise TooLarge(f"a power with about {size * abs(log_base):.3g} digits")
-        if size > 10 * options.max_digits and not (base in (0, 1, -1)):
+        if size > 10 * options.max_digits and base not in (0, 1, -1):
             raise TooLarge(f"exponent {size:.3g} is too large")
     elif exponent.is_number and exponent.is_real:
         try:
@@ -712,11 +768,14 @@ def _binomial(n: Any, k: Any, options: VerifyOptions) -> Any:
 def _expand_plus_minus(node: Any) -> list:
     if isinstance(node, sympy.Basic) and node.has(PLUS_MINUS):
         return [node.xreplace({PLUS_MINUS: sympy.Integer(1)}), node.xreplace({PLUS_MINUS: sympy.Integer(-1)})]
-    if isinstance(node, nodes.Relation) and any(isinstance(t, sympy.Basic) and t.has(PLUS_MINUS) for t in node.terms):
+    if isinstance(node, nodes.Relation) and any(
+        isinstance(t, sympy.Basic) and t.has(PLUS_MINUS) for t in node.terms
+    ):
         out = []
         for sign in (1, -1):
             terms = tuple(
-                t.xreplace({PLUS_MINUS: sympy.Integer(sign)}) if isinstance(t, sympy.Basic) else t for t in node.terms
+                t.xreplace({PLUS_MINUS: sympy.Integer(sign)}) if isinstance(t, sympy.Basic) else t
+                for t in node.terms
             )
             out.append(nodes.Relation(terms, node.ops))
         return out
@@ -730,7 +789,9 @@ def parse_answer(text: str, options: VerifyOptions | None = None) -> Any:
     """
     options = options or VerifyOptions()
     if len(text) > options.max_answer_chars:
-        raise TooLarge(f"answer of {len(text)} characters exceeds max_answer_chars={options.max_answer_chars}")
+        raise TooLarge(
+            f"answer of {len(text)} characters exceeds max_answer_chars={options.max_answer_chars}"
+        )
     tokens = tokenize(normalize(text), options.max_depth)
     if not tokens:
         raise ParseError("empty answer")

@@ -17,9 +17,28 @@ from rewards import verify, verify_many
 
 HERE = Path(__file__).parent
 REQUIRED_CATEGORIES = {
-    "boxed_extraction", "choice_letter", "no_answer", "fraction_decimal", "numeric_precision", "percentage",
-    "thousands_comma", "scientific_notation", "mixed_number", "sqrt", "pi", "symbolic", "complex", "infinity",
-    "equation", "set_tuple", "interval", "matrix", "multiple_answers", "units", "text", "latex_vs_plain",
+    "boxed_extraction",
+    "choice_letter",
+    "no_answer",
+    "fraction_decimal",
+    "numeric_precision",
+    "percentage",
+    "thousands_comma",
+    "scientific_notation",
+    "mixed_number",
+    "sqrt",
+    "pi",
+    "symbolic",
+    "complex",
+    "infinity",
+    "equation",
+    "set_tuple",
+    "interval",
+    "matrix",
+    "multiple_answers",
+    "units",
+    "text",
+    "latex_vs_plain",
     "adversarial",
 }
 
@@ -54,7 +73,8 @@ def warm_pool():
 def test_shared_cases_at_least_99_percent():
     verdicts = verify_many((c["gold"], c["prediction"]) for c in SHARED)
     misses = [
-        f"{c['id']} ({c['category']}): expected {c['expected']}, got {v.correct} [{v.reason.value}] answer={v.answer!r:.60}"
+        f"{c['id']} ({c['category']}): expected {c['expected']}, got {v.correct} "
+        f"[{v.reason.value}] answer={v.answer!r:.60}"
         for c, v in zip(SHARED, verdicts)
         if (v.correct is True) != c["expected"]
     ]

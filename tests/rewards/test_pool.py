@@ -51,5 +51,9 @@ def test_verify_many_keeps_order_and_mixes_paths():
     ]
     verdicts = verify_many(pairs, timeout=0.3, **SLOW_OPTIONS)
     assert [v.reason for v in verdicts] == [
-        Reason.EQUAL, Reason.EQUAL, Reason.NO_ANSWER, Reason.TIMEOUT, Reason.EQUAL,
+        Reason.EQUAL,
+        Reason.EQUAL,
+        Reason.NO_ANSWER,
+        Reason.TIMEOUT,
+        Reason.EQUAL,
     ]

@@ -13,6 +13,8 @@ PERCENT_MODES = ("either", "value", "fraction")
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    # NOTE: with 1e-9, a decimal with 10 or more correct significant digits matches the exact value
+    # (0.3333333333 equals 1/3), while 0.333 or 6.28 for 2*pi do not.
     rel_tol: float = 1e-9
     """Relative tolerance when either side contains a decimal literal (``0.3`` vs ``0.30000000000000004``).
     Exact values (integers, fractions, radicals) are compared exactly."""

@@ -106,6 +106,7 @@ class WorkerPool:
 
     def run(self, tasks: list[tuple[str, str, VerifyOptions]]) -> list[tuple[bool | None, Reason]]:
         """Judge every ``(gold, answer, options)`` task; an overrun yields ``(None, Reason.TIMEOUT)``."""
+        # NOTE: one batch runs at a time, so calls from several threads of one process wait in turn.
         with self.lock:
             return self._run(tasks)
 

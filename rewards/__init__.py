@@ -1,5 +1,20 @@
 """Scoring completions against gold answers. Imports no torch, so it runs in light worker processes."""
 
+# Importing the reward modules registers them.
+from rewards import accuracy, format, length  # noqa: E402, F401, I001
+from rewards.extract import extract_answer
 from rewards.registry import REWARDS, load_reward, register_reward
+from rewards.verify import Reason, Verdict, VerifyOptions, parse_math, verify, verify_many
 
-__all__ = ["REWARDS", "load_reward", "register_reward"]
+__all__ = [
+    "REWARDS",
+    "Reason",
+    "Verdict",
+    "VerifyOptions",
+    "extract_answer",
+    "load_reward",
+    "parse_math",
+    "register_reward",
+    "verify",
+    "verify_many",
+]

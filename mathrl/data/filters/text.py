@@ -1,9 +1,9 @@
 r"""Text normalisation shared by the filters: LaTeX-insensitive keys, word n-grams, prose for language ID.
 
 >>> normalize_text(r"Find  $\dfrac{1}{2}$ of \left( 4 \right).")
-'find \\frac{1}{2} of ( 4 ).'
->>> word_ngrams("a b c d", 3)
-{('a', 'b', 'c'), ('b', 'c', 'd')}
+'find \\frac{1}{2}of(4).'
+>>> sorted(word_ngrams("a b c d", 3))
+[('a', 'b', 'c'), ('b', 'c', 'd')]
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$+")
 _MATH_DISPLAY = re.compile(r"\\\[|\\\]|\\\(|\\\)")
 _WHITESPACE = re.compile(r"\s+")
-_SPACE_AROUND_BRACES = re.compile(r"\s*([{^_])\s*|\s+(?=})")
+# Spaces next to a symbol carry no meaning in math ("3x + 7" and "3x+7"); spaces between words do.
+_SPACE_AROUND_SYMBOLS = re.compile(r"\s*([^\w\s\\])\s*")
 
 # For language identification: math spans, environments and commands carry no language.
 _MATH_SPANS = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\[.*?\\\]|\\\(.*?\\\)", re.DOTALL)
@@ -32,7 +33,10 @@ _TOKENS = re.compile(r"\\[a-zA-Z]+|\w+")
 
 
 def normalize_text(text: str) -> str:
-    """Return a key that is equal for texts differing only in whitespace, case, $ delimiters and LaTeX spacing."""
+    """Return a key that is equal for texts differing only in whitespace, case, $ delimiters and LaTeX spacing.
+
+    Whitespace between words becomes one space, whitespace next to a symbol is removed.
+    """
     text = unicodedata.normalize("NFKC", text)
     text = _UNESCAPED_DOLLAR.sub(" ", text)
     text = _MATH_DISPLAY.sub(" ", text)
@@ -40,7 +44,7 @@ def normalize_text(text: str) -> str:
     text = _COSMETIC_COMMANDS.sub(" ", text)
     text = _SPACING_COMMANDS.sub(" ", text)
     text = _WHITESPACE.sub(" ", text).strip().lower()
-    return _SPACE_AROUND_BRACES.sub(lambda match: match.group(1) or "", text)
+    return _SPACE_AROUND_SYMBOLS.sub(r"\1", text)
 
 
 def word_tokens(text: str) -> list[str]:

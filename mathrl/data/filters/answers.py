@@ -39,13 +39,13 @@ class UnparsableAnswer(Filter):
 
     Each gold answer is verified against the completion ``\boxed{0}``: a parseable gold gives a
     True/False verdict, an unparseable, oversized or timed-out one gives None with its reason.
-    ``options`` are the verifier's options (``timeout``, ...). Needs ``rewards.verify``.
+    ``verify_options`` are the verifier's options (``timeout``, ...). Needs ``rewards.verify``.
     """
 
     name = "unparsable_answer"
 
-    def __init__(self, options: dict | None = None, workers: int | None = None):
-        self.options = dict(options or {})
+    def __init__(self, verify_options: dict | None = None, workers: int | None = None):
+        self.verify_options = dict(verify_options or {})
         self.workers = workers
 
     def apply(self, records: list[dict]) -> FilterResult:
@@ -60,9 +60,9 @@ class UnparsableAnswer(Filter):
         checked = [record for record in records if isinstance(record.get("answer"), str)]
         pairs = [(record["answer"], probe) for record in checked]
         if hasattr(rewards, "verify_many"):
-            verdicts = rewards.verify_many(pairs, workers=self.workers, **self.options)
+            verdicts = rewards.verify_many(pairs, workers=self.workers, **self.verify_options)
         else:
-            verdicts = [rewards.verify(gold, completion, **self.options) for gold, completion in pairs]
+            verdicts = [rewards.verify(gold, completion, **self.verify_options) for gold, completion in pairs]
 
         unparsable = set()
         removed = []

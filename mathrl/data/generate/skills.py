@@ -35,7 +35,7 @@ def skills_from_labels(records: list[dict], fields: tuple[str, ...] = ("subject"
     """Return the distinct skills named by the records' label fields, most frequent first."""
     counts: Counter = Counter()
     for record in records:
-        counts.update(set(_label_skills(record, fields)))
+        counts.update(list(dict.fromkeys(_label_skills(record, fields))))
     return [skill for skill, count in counts.most_common() if count >= min_count]
 
 
@@ -64,7 +64,7 @@ def skills_from_model(records: list[dict], backend: Any, max_tokens: int = 64, m
     replies = backend.complete(conversations, n=1, temperature=0.0, max_tokens=max_tokens)
     counts: Counter = Counter()
     for (reply,) in replies:
-        counts.update(set(parse_skill_list(reply)))
+        counts.update(list(dict.fromkeys(parse_skill_list(reply))))
     return [skill for skill, count in counts.most_common() if count >= min_count]
 
 

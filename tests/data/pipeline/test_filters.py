@@ -128,7 +128,7 @@ def test_unparsable_answer_uses_verifier():
         {"id": "broken", "problem": "p3", "answer": r"\frac{3}{"},
         {"id": "none", "problem": "p4", "answer": None},
     ]
-    removed, result = _removed_ids("unparsable_answer", rows, options={"timeout": 0})
+    removed, result = _removed_ids("unparsable_answer", rows, verify_options={"timeout": 0})
     assert removed == {"broken", "none"}
     assert Counter(r.reason for r in result.removed) == {"unparsable answer": 1, "missing answer": 1}
 

@@ -74,7 +74,9 @@ def validate_difficulty(config: Any) -> None:
     if config.missing not in ("drop", "keep"):
         raise ValueError(f"data.difficulty.missing={config.missing!r} is invalid; use 'drop' or 'keep'")
     if config.order not in ORDERS:
-        raise ValueError(f"data.difficulty.order={config.order!r} is invalid; valid values: {', '.join(ORDERS)}")
+        raise ValueError(
+            f"data.difficulty.order={config.order!r} is invalid; valid values: {', '.join(ORDERS)}"
+        )
     if config.min is not None and config.max is not None and config.min > config.max:
         raise ValueError(f"data.difficulty.min={config.min} is above data.difficulty.max={config.max}")
     if config.bands and (len(config.bands) < 2 or sorted(config.bands) != list(config.bands)):
@@ -86,11 +88,14 @@ def validate_difficulty(config: Any) -> None:
                 f"{max(len(config.bands) - 1, 0)} bands; give one weight per interval of data.difficulty.bands"
             )
         if any(weight < 0 for weight in config.band_weights) or not any(config.band_weights):
-            raise ValueError(f"data.difficulty.band_weights={config.band_weights} must be >= 0 with one above 0")
+            raise ValueError(
+                f"data.difficulty.band_weights={config.band_weights} must be >= 0 with one above 0"
+            )
 
 
-def select_band(records: list[dict], column: str, low: float | None, high: float | None,
-                missing: str = "drop") -> tuple[list[dict], list[tuple[dict, str, dict]]]:
+def select_band(
+    records: list[dict], column: str, low: float | None, high: float | None, missing: str = "drop"
+) -> tuple[list[dict], list[tuple[dict, str, dict]]]:
     """Split records into those whose value lies in [low, high] and the removed ``(record, reason, detail)``."""
     kept, removed = [], []
     for record in records:
@@ -121,8 +126,14 @@ def _ease(value: float, easier: str) -> float:
     return value if easier == "high" else -value
 
 
-def order_by_difficulty(records: list[dict], column: str, order: str, easier: str = "high",
-                        bands: list[float] | None = None, seed: int = 0) -> list[dict]:
+def order_by_difficulty(
+    records: list[dict],
+    column: str,
+    order: str,
+    easier: str = "high",
+    bands: list[float] | None = None,
+    seed: int = 0,
+) -> list[dict]:
     """Order records easy to hard (or hard to easy); with ``bands``, band by band, shuffled within a band.
 
     Rows without a value go last.
@@ -152,8 +163,14 @@ def order_by_difficulty(records: list[dict], column: str, order: str, easier: st
     return ordered + unknown
 
 
-def sample_by_band(records: list[dict], column: str, bands: list[float], weights: list[float],
-                   seed: int = 0, size: int | None = None) -> list[dict]:
+def sample_by_band(
+    records: list[dict],
+    column: str,
+    bands: list[float],
+    weights: list[float],
+    seed: int = 0,
+    size: int | None = None,
+) -> list[dict]:
     """Draw ``size`` records (default: as many as given) with replacement, band b with weight weights[b].
 
     Within a band every record is equally likely. Bands with no records are skipped and their weight
@@ -182,7 +199,9 @@ def apply_difficulty(records: list[dict], config: Any, seed: int = 0) -> tuple[l
     Returns the training records and the removed ``(record, reason, detail)`` of the band selection.
     """
     removed: list[tuple] = []
-    needs_values = config.min is not None or config.max is not None or config.order != "none" or config.band_weights
+    needs_values = (
+        config.min is not None or config.max is not None or config.order != "none" or config.band_weights
+    )
     if needs_values and not any(difficulty_value(record, config.column) is not None for record in records):
         raise ValueError(
             f"data.difficulty uses column {config.column!r}, but no training record has a value for it; "
@@ -194,9 +213,17 @@ def apply_difficulty(records: list[dict], config: Any, seed: int = 0) -> tuple[l
             raise ValueError(
                 f"no training problem has {config.column} in [{config.min}, {config.max}]; widen data.difficulty"
             )
-        logger.info("difficulty band %s in [%s, %s]: kept %d, removed %d", config.column, config.min, config.max,
-                    len(records), len(removed))
+        logger.info(
+            "difficulty band %s in [%s, %s]: kept %d, removed %d",
+            config.column,
+            config.min,
+            config.max,
+            len(records),
+            len(removed),
+        )
     if config.band_weights:
         records = sample_by_band(records, config.column, config.bands, config.band_weights, seed)
-    records = order_by_difficulty(records, config.column, config.order, config.easier, config.bands or None, seed)
+    records = order_by_difficulty(
+        records, config.column, config.order, config.easier, config.bands or None, seed
+    )
     return records, removed

@@ -15,14 +15,30 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["PassRateTracker", "SkipSolvedSampler", "TrackingReward", "estimate_pass_rates", "informative_records"]
+__all__ = [
+    "PassRateTracker",
+    "SkipSolvedSampler",
+    "TrackingReward",
+    "estimate_pass_rates",
+    "informative_records",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def estimate_pass_rates(model, tokenizer, records: list[dict], reward_fn: Callable, k: int = 8,
-                        template: str = "boxed", temperature: float = 1.0, top_p: float = 1.0,
-                        max_new_tokens: int = 512, batch_size: int = 64, progress: bool = True) -> list[dict]:
+def estimate_pass_rates(
+    model,
+    tokenizer,
+    records: list[dict],
+    reward_fn: Callable,
+    k: int = 8,
+    template: str = "boxed",
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 512,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> list[dict]:
     """Sample ``k`` completions per problem and score them with ``reward_fn`` (the training reward contract).
 
     Returns copies of the records with ``pass_rate`` (solved / scored, None when nothing could be
@@ -35,13 +51,25 @@ def estimate_pass_rates(model, tokenizer, records: list[dict], reward_fn: Callab
     if k < 1:
         raise ValueError(f"k={k} must be >= 1 samples per problem")
     prompts = [format_prompt(record, template) for record in records]
-    completions = generate_completions(model, tokenizer, prompts, samples=k, temperature=temperature, top_p=top_p,
-                                       max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
-                                       description="pass rate")
+    completions = generate_completions(
+        model,
+        tokenizer,
+        prompts,
+        samples=k,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress,
+        description="pass rate",
+    )
     out = []
     for record, samples in zip(records, completions):
-        scores = reward_fn(completions=samples, answer=[record.get("answer")] * len(samples),
-                           problem=[record.get("problem")] * len(samples))
+        scores = reward_fn(
+            completions=samples,
+            answer=[record.get("answer")] * len(samples),
+            problem=[record.get("problem")] * len(samples),
+        )
         scored = [score for score in scores if score is not None and not math.isnan(score)]
         row = dict(record)
         row["pass_rate"] = sum(score >= 1.0 for score in scored) / len(scored) if scored else None
@@ -107,7 +135,11 @@ class PassRateTracker:
         }
 
     def state_dict(self) -> dict:
-        return {"min_observations": self.min_observations, "scored": dict(self.scored), "solved": dict(self.solved)}
+        return {
+            "min_observations": self.min_observations,
+            "scored": dict(self.scored),
+            "solved": dict(self.solved),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.min_observations = int(state["min_observations"])
@@ -122,8 +154,13 @@ class TrackingReward:
     counts as solved, None (not scored) is ignored.
     """
 
-    def __init__(self, reward_fn: Callable, tracker: PassRateTracker, id_column: str = "id",
-                 success_threshold: float = 1.0):
+    def __init__(
+        self,
+        reward_fn: Callable,
+        tracker: PassRateTracker,
+        id_column: str = "id",
+        success_threshold: float = 1.0,
+    ):
         self.reward_fn = reward_fn
         self.tracker = tracker
         self.id_column = id_column
@@ -138,8 +175,10 @@ class TrackingReward:
                 f"pass-rate tracking needs the {self.id_column!r} column in the training rows; give every "
                 "training record an id"
             )
-        solved = [None if value is None or math.isnan(value) else value >= self.success_threshold
-                  for value in values]
+        solved = [
+            None if value is None or math.isnan(value) else value >= self.success_threshold
+            for value in values
+        ]
         self.tracker.update_many(list(ids), solved)
         return values
 
@@ -160,8 +199,17 @@ class SkipSolvedSampler(Sampler[int]):
     processes draw different prompts.
     """
 
-    def __init__(self, data_source: Sized, ids: list[Any], tracker: PassRateTracker, mini_repeat_count: int,
-                 batch_size: int = 1, repeat_count: int = 1, shuffle: bool = True, seed: int | None = None):
+    def __init__(
+        self,
+        data_source: Sized,
+        ids: list[Any],
+        tracker: PassRateTracker,
+        mini_repeat_count: int,
+        batch_size: int = 1,
+        repeat_count: int = 1,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ):
         if len(ids) != len(data_source):
             raise ValueError(f"SkipSolvedSampler got {len(ids)} ids for {len(data_source)} rows")
         self.data_source = data_source

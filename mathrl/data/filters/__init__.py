@@ -8,9 +8,23 @@
 """
 
 from mathrl.data.filters import answers, classifier, content, decontaminate, dedup, rules  # noqa: F401 - registers
-from mathrl.data.filters.base import FILTERS, Filter, FilterResult, Removal, RowFilter, build_filter, register_filter
+from mathrl.data.filters.base import (
+    FILTERS,
+    Filter,
+    FilterResult,
+    Removal,
+    RowFilter,
+    build_filter,
+    register_filter,
+)
 from mathrl.data.filters.decontaminate import SHIPPED_EVAL_SETS, load_eval_problems
-from mathrl.data.filters.pipeline import BIG_MATH_FILTERS, PipelineResult, build_filters, run_filters, write_outputs
+from mathrl.data.filters.pipeline import (
+    BIG_MATH_FILTERS,
+    PipelineResult,
+    build_filters,
+    run_filters,
+    write_outputs,
+)
 
 __all__ = [
     "BIG_MATH_FILTERS",

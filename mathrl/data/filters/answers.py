@@ -101,8 +101,13 @@ class SolveRateBand(Filter):
 
     name = "solve_rate_band"
 
-    def __init__(self, column: str = "llama8b_solve_rate", min: float | None = None, max: float | None = None,
-                 missing: str = "drop"):
+    def __init__(
+        self,
+        column: str = "llama8b_solve_rate",
+        min: float | None = None,
+        max: float | None = None,
+        missing: str = "drop",
+    ):
         if missing not in ("drop", "keep"):
             raise ValueError(f"solve_rate_band missing={missing!r} is invalid; use 'drop' or 'keep'")
         if min is not None and max is not None and min > max:

@@ -42,7 +42,9 @@ class Filter:
     def options(self) -> dict[str, Any]:
         """Return the constructor options this filter was built with, for the report."""
         signature = inspect.signature(type(self).__init__)
-        return {key: getattr(self, key) for key in signature.parameters if key != "self" and hasattr(self, key)}
+        return {
+            key: getattr(self, key) for key in signature.parameters if key != "self" and hasattr(self, key)
+        }
 
 
 class RowFilter(Filter):

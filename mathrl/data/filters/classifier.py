@@ -55,8 +55,13 @@ class ProblemClassifier(Filter):
 
     name = "classifier"
 
-    def __init__(self, classifier: str | Callable, classifier_options: dict | None = None,
-                 remove: list[str] | tuple[str, ...] = PROBLEM_LABELS[1:], batch_size: int = 32):
+    def __init__(
+        self,
+        classifier: str | Callable,
+        classifier_options: dict | None = None,
+        remove: list[str] | tuple[str, ...] = PROBLEM_LABELS[1:],
+        batch_size: int = 32,
+    ):
         if batch_size < 1:
             raise ValueError(f"classifier batch_size={batch_size} must be >= 1")
         self.classifier = classifier
@@ -91,8 +96,12 @@ class ProblemClassifier(Filter):
         return FilterResult(kept, removed)
 
     def options(self) -> dict:
-        return {"classifier": str(self.classifier), "classifier_options": self.classifier_options,
-                "remove": self.remove, "batch_size": self.batch_size}
+        return {
+            "classifier": str(self.classifier),
+            "classifier_options": self.classifier_options,
+            "remove": self.remove,
+            "batch_size": self.batch_size,
+        }
 
 
 _CLASSIFY_PROMPT = (
@@ -114,17 +123,34 @@ class ModelClassifier:
         self.model = load_model(model, dtype=dtype, tokenizer=self.tokenizer)
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
-        self._label_pattern = re.compile("|".join(label.replace("_", r"[_ -]?") for label in PROBLEM_LABELS), re.I)
+        self._label_pattern = re.compile(
+            "|".join(label.replace("_", r"[_ -]?") for label in PROBLEM_LABELS), re.I
+        )
         self._canonical = {label.replace("_", ""): label for label in PROBLEM_LABELS}
 
     def __call__(self, records: list[dict]) -> list[str | None]:
         from mathrl.eval.sampling import generate_completions
 
-        prompts = [[{"role": "user", "content": _CLASSIFY_PROMPT.format(labels=", ".join(PROBLEM_LABELS),
-                                                                       problem=record.get("problem") or "")}]
-                   for record in records]
-        replies = generate_completions(self.model, self.tokenizer, prompts, max_new_tokens=self.max_new_tokens,
-                                       batch_size=self.batch_size, progress=False, description="classifying")
+        prompts = [
+            [
+                {
+                    "role": "user",
+                    "content": _CLASSIFY_PROMPT.format(
+                        labels=", ".join(PROBLEM_LABELS), problem=record.get("problem") or ""
+                    ),
+                }
+            ]
+            for record in records
+        ]
+        replies = generate_completions(
+            self.model,
+            self.tokenizer,
+            prompts,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
+            progress=False,
+            description="classifying",
+        )
         labels = []
         for (reply,) in replies:
             match = self._label_pattern.search(reply)

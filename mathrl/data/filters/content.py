@@ -13,14 +13,25 @@ __all__ = ["FiguresAndLinks", "NonEnglish"]
 
 _FIGURE_PATTERNS = (
     ("asymptote figure", re.compile(r"\[asy\]|\\begin\{asy\}", re.IGNORECASE)),
-    ("image", re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b|\\includegraphics|\\begin\{(?:tikzpicture|picture)\}"
-                         r"|\b[\w/-]+\.(?:png|jpe?g|gif|svg|bmp|webp)\b", re.IGNORECASE)),
+    (
+        "image",
+        re.compile(
+            r"!\[[^\]]*\]\([^)]*\)|<img\b|\\includegraphics|\\begin\{(?:tikzpicture|picture)\}"
+            r"|\b[\w/-]+\.(?:png|jpe?g|gif|svg|bmp|webp)\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("hyperlink", re.compile(r"https?://|\bwww\.[a-z0-9-]+\.|\\url\{|\\href\{|<a\s+href", re.IGNORECASE)),
-    ("figure reference", re.compile(
-        r"\b(?:in|from|see|use)\s+the\s+(?:figure|diagram|graph|picture|image)\b|"
-        r"\b(?:figure|diagram|graph|picture|image)\s+(?:below|above|shown)\b|"
-        r"\bas\s+shown\s+(?:in\s+the\s+(?:figure|diagram|graph|picture)|below|above)\b|"
-        r"\bshown\s+in\s+the\s+(?:figure|diagram|graph|picture)\b|\b(?:figure|fig\.)\s*\d+\b", re.IGNORECASE)),
+    (
+        "figure reference",
+        re.compile(
+            r"\b(?:in|from|see|use)\s+the\s+(?:figure|diagram|graph|picture|image)\b|"
+            r"\b(?:figure|diagram|graph|picture|image)\s+(?:below|above|shown)\b|"
+            r"\bas\s+shown\s+(?:in\s+the\s+(?:figure|diagram|graph|picture)|below|above)\b|"
+            r"\bshown\s+in\s+the\s+(?:figure|diagram|graph|picture)\b|\b(?:figure|fig\.)\s*\d+\b",
+            re.IGNORECASE,
+        ),
+    ),
 )
 
 
@@ -72,8 +83,13 @@ class NonEnglish(RowFilter):
 
     name = "non_english"
 
-    def __init__(self, languages: list[str] | tuple[str, ...] = ("en",), min_words: int = 6,
-                 min_confidence: float = 0.9, max_non_latin: float = 0.3):
+    def __init__(
+        self,
+        languages: list[str] | tuple[str, ...] = ("en",),
+        min_words: int = 6,
+        min_confidence: float = 0.9,
+        max_non_latin: float = 0.3,
+    ):
         if not languages:
             raise ValueError("non_english needs at least one language code to keep, e.g. languages: [en]")
         self.languages = list(languages)

@@ -48,8 +48,9 @@ class Decontaminate(Filter):
 
     name = "decontaminate"
 
-    def __init__(self, against: list[str] | tuple[str, ...] = SHIPPED_EVAL_SETS, n: int = 10,
-                 threshold: float = 0.5):
+    def __init__(
+        self, against: list[str] | tuple[str, ...] = SHIPPED_EVAL_SETS, n: int = 10, threshold: float = 0.5
+    ):
         if n < 3:
             raise ValueError(f"decontaminate n={n} is too short to tell copies from common phrases; use >= 3")
         if not 0.0 < threshold <= 1.0:
@@ -74,8 +75,13 @@ class Decontaminate(Filter):
                 if len(tokens) >= self.n:
                     for gram in word_ngrams(tokens, self.n):
                         grams.setdefault(gram, source)
-        logger.info("decontaminate: indexed %d evaluation problems from %s (%d %d-grams)", total,
-                    ", ".join(self.against), len(grams), self.n)
+        logger.info(
+            "decontaminate: indexed %d evaluation problems from %s (%d %d-grams)",
+            total,
+            ", ".join(self.against),
+            len(grams),
+            self.n,
+        )
         return exact, grams
 
     def apply(self, records: list[dict]) -> FilterResult:
@@ -99,8 +105,12 @@ class Decontaminate(Filter):
             overlap = sum(hits.values()) / len(own)
             if overlap >= self.threshold:
                 (set_name, eval_id), _ = hits.most_common(1)[0]
-                detail = {"eval_set": set_name, "eval_id": eval_id, "match": f"{self.n}-gram",
-                          "overlap": round(overlap, 3)}
+                detail = {
+                    "eval_set": set_name,
+                    "eval_id": eval_id,
+                    "match": f"{self.n}-gram",
+                    "overlap": round(overlap, 3),
+                }
                 removed.append(Removal(record, "contaminated", detail))
             else:
                 kept.append(record)

@@ -16,7 +16,14 @@ from typing import Any, Iterable
 
 from mathrl.data.filters.base import Filter, build_filter
 
-__all__ = ["BIG_MATH_FILTERS", "FilterReport", "PipelineResult", "build_filters", "run_filters", "write_outputs"]
+__all__ = [
+    "BIG_MATH_FILTERS",
+    "FilterReport",
+    "PipelineResult",
+    "build_filters",
+    "run_filters",
+    "write_outputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +111,28 @@ def run_filters(records: list[dict], filters: Iterable[Any]) -> PipelineResult:
         reasons = Counter(removal.reason for removal in result.removed)
         limit = None if step.name == "decontaminate" else 5
         examples = [_example(r.record, r.reason, r.detail) for r in result.removed[:limit]]
-        steps.append(FilterReport(step.name, step.options(), len(kept), len(result.removed), dict(reasons),
-                                  round(seconds, 3), examples))
+        steps.append(
+            FilterReport(
+                step.name,
+                step.options(),
+                len(kept),
+                len(result.removed),
+                dict(reasons),
+                round(seconds, 3),
+                examples,
+            )
+        )
         for removal in result.removed:
             row = dict(removal.record)
             row["removed_by"] = {"filter": step.name, "reason": removal.reason, "detail": removal.detail}
             removed.append(row)
-        logger.info("filter %s: removed %d of %d rows%s", step.name, len(result.removed), len(kept),
-                    f" ({', '.join(f'{k}: {v}' for k, v in reasons.items())})" if reasons else "")
+        logger.info(
+            "filter %s: removed %d of %d rows%s",
+            step.name,
+            len(result.removed),
+            len(kept),
+            f" ({', '.join(f'{k}: {v}' for k, v in reasons.items())})" if reasons else "",
+        )
         kept = result.kept
     return PipelineResult(kept, removed, steps)
 
@@ -124,24 +145,40 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 def _report_markdown(source: str, result: PipelineResult) -> str:
     summary = result.summary()
-    lines = [f"# Filter report: {source}", "",
-             f"{summary['input_rows']} rows in, {summary['kept']} kept, {summary['removed']} removed.", "",
-             "| step | filter | rows in | removed | reasons | seconds |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Filter report: {source}",
+        "",
+        f"{summary['input_rows']} rows in, {summary['kept']} kept, {summary['removed']} removed.",
+        "",
+        "| step | filter | rows in | removed | reasons | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for number, step in enumerate(result.steps, start=1):
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(step.reasons.items())) or "-"
-        lines.append(f"| {number} | {step.name} | {step.input_rows} | {step.removed} | {reasons} | {step.seconds} |")
+        lines.append(
+            f"| {number} | {step.name} | {step.input_rows} | {step.removed} | {reasons} | {step.seconds} |"
+        )
     for step in result.steps:
         if step.name == "decontaminate" and step.examples:
-            lines += ["", "## Decontamination matches", "", "| id | eval set | eval id | match | overlap |",
-                      "|---|---|---|---|---|"]
+            lines += [
+                "",
+                "## Decontamination matches",
+                "",
+                "| id | eval set | eval id | match | overlap |",
+                "|---|---|---|---|---|",
+            ]
             for example in step.examples:
                 detail = example["detail"]
-                lines.append(f"| {example['id']} | {detail['eval_set']} | {detail['eval_id']} | {detail['match']} "
-                             f"| {detail['overlap']} |")
+                lines.append(
+                    f"| {example['id']} | {detail['eval_set']} | {detail['eval_id']} | {detail['match']} "
+                    f"| {detail['overlap']} |"
+                )
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result: PipelineResult, out_dir: str | Path, source: str, extra: dict | None = None) -> Path:
+def write_outputs(
+    result: PipelineResult, out_dir: str | Path, source: str, extra: dict | None = None
+) -> Path:
     """Write kept.jsonl, removed.jsonl, report.json and report.md under ``out_dir``; return the folder."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,13 @@ class MultipleChoice(RowFilter):
 
 _TRUE_FALSE_ANSWERS = {"true", "false", "t", "f", "correct", "incorrect", "wrong", "right"}
 _YES_NO_ANSWERS = {"yes", "no", "y", "n"}
-_TRUE_FALSE_PHRASE = re.compile(r"\btrue\s+or\s+false\s*[:?]|\(\s*true\s*/\s*false\s*\)|\b(?:is|are)\s+(?:it|this|the\s+following\s+statements?)\s+true\s+or\s+false\b", re.I)
-_YES_NO_PHRASE = re.compile(r"\b(?:answer|reply|respond)\s+(?:with\s+)?['\"]?yes['\"]?\s+or\s+['\"]?no\b", re.I)
+_TRUE_FALSE_PHRASE = re.compile(
+    r"\btrue\s+or\s+false\s*[:?]|\(\s*true\s*/\s*false\s*\)|\b(?:is|are)\s+(?:it|this|the\s+following\s+statements?)\s+true\s+or\s+false\b",
+    re.I,
+)
+_YES_NO_PHRASE = re.compile(
+    r"\b(?:answer|reply|respond)\s+(?:with\s+)?['\"]?yes['\"]?\s+or\s+['\"]?no\b", re.I
+)
 _ANSWER_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 
 
@@ -120,7 +125,10 @@ class MultiPart(RowFilter):
 
     def check(self, record: dict):
         problem = record.get("problem") or ""
-        labels = {next(group for group in match.groups() if group).lower() for match in _PART_LABEL.finditer(problem)}
+        labels = {
+            next(group for group in match.groups() if group).lower()
+            for match in _PART_LABEL.finditer(problem)
+        }
         parts = _part_count(labels)
         if parts >= 2:
             return "multi-part", {"parts": parts}
@@ -134,8 +142,20 @@ _QUESTION_CUES = re.compile(
     r"\b(?:find|compute|calculate|evaluate|determine|what|how\s+many|how\s+much|which|solve|simplify|express)\b|\?",
     re.IGNORECASE,
 )
-_PROOF_ANSWERS = {"proof", "seeproof", "qed", "q.e.d", "blacksquare", "shown", "proven", "proved", "provedabove",
-                  "seesolution", "seeexplanation", "none"}
+_PROOF_ANSWERS = {
+    "proof",
+    "seeproof",
+    "qed",
+    "q.e.d",
+    "blacksquare",
+    "shown",
+    "proven",
+    "proved",
+    "provedabove",
+    "seesolution",
+    "seeexplanation",
+    "none",
+}
 
 
 @register_filter

@@ -14,7 +14,9 @@ import unicodedata
 __all__ = ["normalize_text", "prose_text", "word_ngrams", "word_tokens"]
 
 # LaTeX that changes how a formula looks but not what it says.
-_COSMETIC_COMMANDS = re.compile(r"\\(?:left|right|displaystyle|textstyle|bigl?|bigr?|Bigl?|Bigr?)(?![a-zA-Z])")
+_COSMETIC_COMMANDS = re.compile(
+    r"\\(?:left|right|displaystyle|textstyle|bigl?|bigr?|Bigl?|Bigr?)(?![a-zA-Z])"
+)
 _SPACING_COMMANDS = re.compile(r"\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$+")

@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
-    def complete(self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0,
-                 max_tokens: int = 512) -> list[list[str]]: ...
+    def complete(
+        self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0, max_tokens: int = 512
+    ) -> list[list[str]]: ...
 
 
 class TransformersBackend:
@@ -35,15 +36,24 @@ class TransformersBackend:
         self.model = load_model(model, dtype=dtype, seed=seed, tokenizer=self.tokenizer)
         self.batch_size = batch_size
 
-    def complete(self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0,
-                 max_tokens: int = 512) -> list[list[str]]:
+    def complete(
+        self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0, max_tokens: int = 512
+    ) -> list[list[str]]:
         from mathrl.eval.sampling import generate_completions
 
         if n > 1 and temperature == 0:
             raise ValueError(f"n={n} replies need temperature > 0; greedy decoding gives identical replies")
-        return generate_completions(self.model, self.tokenizer, conversations, samples=n, temperature=temperature,
-                                    max_new_tokens=max_tokens, batch_size=self.batch_size, progress=False,
-                                    description=f"generating with {self.name}")
+        return generate_completions(
+            self.model,
+            self.tokenizer,
+            conversations,
+            samples=n,
+            temperature=temperature,
+            max_new_tokens=max_tokens,
+            batch_size=self.batch_size,
+            progress=False,
+            description=f"generating with {self.name}",
+        )
 
 
 class OpenAIBackend:
@@ -54,8 +64,14 @@ class OpenAIBackend:
     that returns fewer than ``n`` choices is asked again for the rest.
     """
 
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, timeout_s: float = 120.0,
-                 max_retries: int = 2):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 2,
+    ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"invalid endpoint URL {base_url!r}; expected http://host:port/v1")
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -66,7 +82,9 @@ class OpenAIBackend:
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:
-                raise ValueError(f"environment variable {api_key_env} is not set; export the endpoint's API key")
+                raise ValueError(
+                    f"environment variable {api_key_env} is not set; export the endpoint's API key"
+                )
             self.headers["Authorization"] = f"Bearer {key}"
 
     def _post(self, body: dict) -> dict:
@@ -80,22 +98,37 @@ class OpenAIBackend:
             except urllib.error.HTTPError as error:
                 detail = error.read().decode(errors="replace")[:200]
                 if error.code < 500:
-                    raise RuntimeError(f"endpoint {self.url} rejected the request (HTTP {error.code}): {detail}") from None
+                    raise RuntimeError(
+                        f"endpoint {self.url} rejected the request (HTTP {error.code}): {detail}"
+                    ) from None
                 last_error = error
             except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as error:
                 last_error = error
-            logger.warning("request to %s failed (attempt %d of %d): %s", self.url, attempt + 1,
-                           self.max_retries + 1, last_error)
-        raise ConnectionError(f"endpoint {self.url} failed after {self.max_retries + 1} attempts: {last_error}")
+            logger.warning(
+                "request to %s failed (attempt %d of %d): %s",
+                self.url,
+                attempt + 1,
+                self.max_retries + 1,
+                last_error,
+            )
+        raise ConnectionError(
+            f"endpoint {self.url} failed after {self.max_retries + 1} attempts: {last_error}"
+        )
 
-    def complete(self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0,
-                 max_tokens: int = 512) -> list[list[str]]:
+    def complete(
+        self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0, max_tokens: int = 512
+    ) -> list[list[str]]:
         results = []
         for messages in conversations:
             replies: list[str] = []
             while len(replies) < n:
-                body = {"model": self.name, "messages": messages, "n": n - len(replies),
-                        "temperature": temperature, "max_tokens": max_tokens}
+                body = {
+                    "model": self.name,
+                    "messages": messages,
+                    "n": n - len(replies),
+                    "temperature": temperature,
+                    "max_tokens": max_tokens,
+                }
                 choices = self._post(body).get("choices") or []
                 if not choices:
                     raise RuntimeError(f"endpoint {self.url} returned no choices for model {self.name!r}")
@@ -111,8 +144,9 @@ class CallableBackend:
         self.fn = fn
         self.name = name
 
-    def complete(self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0,
-                 max_tokens: int = 512) -> list[list[str]]:
+    def complete(
+        self, conversations: list[list[dict]], n: int = 1, temperature: float = 1.0, max_tokens: int = 512
+    ) -> list[list[str]]:
         results = []
         for messages in conversations:
             replies = list(self.fn(messages, n))

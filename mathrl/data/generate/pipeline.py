@@ -20,8 +20,15 @@ from typing import Any, Callable
 from mathrl.data.prompts import format_prompt
 from mathrl.data.record import last_boxed, make_record
 
-__all__ = ["GENERATE_PROMPT", "GenerationSettings", "MATCHERS", "generate_problems", "majority_answer",
-           "parse_generated_problem", "write_generated"]
+__all__ = [
+    "GENERATE_PROMPT",
+    "GenerationSettings",
+    "MATCHERS",
+    "generate_problems",
+    "majority_answer",
+    "parse_generated_problem",
+    "write_generated",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +40,9 @@ GENERATE_PROMPT = (
     "Problem: <the problem>\nAnswer: <the final answer>"
 )
 
-_PROBLEM = re.compile(r"problem\s*[:：]\s*(.+?)(?=\n\s*(?:answer|solution)\s*[:：]|\Z)", re.IGNORECASE | re.DOTALL)
+_PROBLEM = re.compile(
+    r"problem\s*[:：]\s*(.+?)(?=\n\s*(?:answer|solution)\s*[:：]|\Z)", re.IGNORECASE | re.DOTALL
+)
 _ANSWER = re.compile(r"\n\s*answer\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.DOTALL)
 
 
@@ -119,36 +128,60 @@ class GenerationSettings:
             raise ValueError(f"unknown answer matcher {self.matcher!r}; valid names: {', '.join(MATCHERS)}")
 
 
-def generate_problems(pairs: list[tuple[str, str]], generator: Any, solver: Any,
-                      settings: GenerationSettings, id_prefix: str = "gen") -> tuple[list[dict], list[dict]]:
+def generate_problems(
+    pairs: list[tuple[str, str]],
+    generator: Any,
+    solver: Any,
+    settings: GenerationSettings,
+    id_prefix: str = "gen",
+) -> tuple[list[dict], list[dict]]:
     """Generate one candidate per skill pair and judge it; return ``(kept records, all candidates)``.
 
     Every candidate dict has the skills, the generator's reply, the solver's answers, the majority
     answer, the agreement rate and a ``status`` (kept, or the reason it was rejected).
     """
     extract, same = MATCHERS[settings.matcher]
-    conversations = [[{"role": "user", "content": GENERATE_PROMPT.format(skill_a=a, skill_b=b)}] for a, b in pairs]
-    replies = generator.complete(conversations, n=1, temperature=settings.temperature,
-                                 max_tokens=settings.max_problem_tokens)
+    conversations = [
+        [{"role": "user", "content": GENERATE_PROMPT.format(skill_a=a, skill_b=b)}] for a, b in pairs
+    ]
+    replies = generator.complete(
+        conversations, n=1, temperature=settings.temperature, max_tokens=settings.max_problem_tokens
+    )
 
     candidates = []
     for index, ((skill_a, skill_b), (reply,)) in enumerate(zip(pairs, replies)):
         problem, generator_answer = parse_generated_problem(reply)
-        candidates.append({"id": f"{id_prefix}-{index}", "skills": [skill_a, skill_b], "problem": problem,
-                           "generator_answer": generator_answer, "generator_reply": reply})
+        candidates.append(
+            {
+                "id": f"{id_prefix}-{index}",
+                "skills": [skill_a, skill_b],
+                "problem": problem,
+                "generator_answer": generator_answer,
+                "generator_reply": reply,
+            }
+        )
 
     solvable = [candidate for candidate in candidates if candidate["problem"]]
     solver_prompts = [format_prompt({"problem": c["problem"]}, settings.prompt_template) for c in solvable]
-    solutions = solver.complete(solver_prompts, n=settings.samples, temperature=settings.temperature,
-                                max_tokens=settings.max_solution_tokens) if solvable else []
+    solutions = (
+        solver.complete(
+            solver_prompts,
+            n=settings.samples,
+            temperature=settings.temperature,
+            max_tokens=settings.max_solution_tokens,
+        )
+        if solvable
+        else []
+    )
 
     kept = []
     for candidate, completions in zip(solvable, solutions):
         answers = [extract(completion) for completion in completions]
         majority, votes = majority_answer(answers, same)
         agreement = votes / settings.samples
-        candidate.update(answers=answers, majority_answer=majority, agreement=round(agreement, 4),
-                         solutions=completions)
+        candidate.update(
+            answers=answers, majority_answer=majority, agreement=round(agreement, 4), solutions=completions
+        )
         if majority is None:
             candidate["status"] = "no answer extracted"
         elif agreement <= settings.min_agreement:
@@ -156,38 +189,63 @@ def generate_problems(pairs: list[tuple[str, str]], generator: Any, solver: Any,
         else:
             candidate["status"] = "kept"
             solution = next(c for c, a in zip(completions, answers) if a is not None and same(majority, a))
-            kept.append(make_record(
-                candidate["problem"], majority, source="generated", id=candidate["id"], solution=solution,
-                domain=list(candidate["skills"]), skills=list(candidate["skills"]), agreement=candidate["agreement"],
-                samples=settings.samples, generator_answer=candidate["generator_answer"],
-                generator_agrees=(candidate["generator_answer"] is not None
-                                  and same(majority, candidate["generator_answer"])),
-            ))
+            kept.append(
+                make_record(
+                    candidate["problem"],
+                    majority,
+                    source="generated",
+                    id=candidate["id"],
+                    solution=solution,
+                    domain=list(candidate["skills"]),
+                    skills=list(candidate["skills"]),
+                    agreement=candidate["agreement"],
+                    samples=settings.samples,
+                    generator_answer=candidate["generator_answer"],
+                    generator_agrees=(
+                        candidate["generator_answer"] is not None
+                        and same(majority, candidate["generator_answer"])
+                    ),
+                )
+            )
     for candidate in candidates:
         candidate.setdefault("status", "no problem in the generator reply")
     return kept, candidates
 
 
 def _review_markdown(candidates: list[dict], settings: GenerationSettings) -> str:
-    lines = ["# Generated problems for review", "",
-             f"{sum(c['status'] == 'kept' for c in candidates)} of {len(candidates)} candidates kept "
-             f"(k = {settings.samples}, kept when agreement > {settings.min_agreement}, matcher {settings.matcher}).",
-             "Check each kept problem: is it well posed, does it need both skills, is the majority answer right?",
-             ""]
+    lines = [
+        "# Generated problems for review",
+        "",
+        f"{sum(c['status'] == 'kept' for c in candidates)} of {len(candidates)} candidates kept "
+        f"(k = {settings.samples}, kept when agreement > {settings.min_agreement}, matcher {settings.matcher}).",
+        "Check each kept problem: is it well posed, does it need both skills, is the majority answer right?",
+        "",
+    ]
     for candidate in candidates:
-        lines += [f"## {candidate['id']}: {candidate['status']}", "",
-                  f"- skills: {', '.join(candidate['skills'])}",
-                  f"- majority answer: `{candidate.get('majority_answer')}` "
-                  f"(agreement {candidate.get('agreement', 0.0):.2f})",
-                  f"- generator's answer: `{candidate.get('generator_answer')}`",
-                  f"- sampled answers: {', '.join(f'`{a}`' for a in candidate.get('answers', []))}", "",
-                  "Problem:", "", "> " + (candidate["problem"] or candidate["generator_reply"][:300]).replace("\n", "\n> "),
-                  ""]
+        lines += [
+            f"## {candidate['id']}: {candidate['status']}",
+            "",
+            f"- skills: {', '.join(candidate['skills'])}",
+            f"- majority answer: `{candidate.get('majority_answer')}` "
+            f"(agreement {candidate.get('agreement', 0.0):.2f})",
+            f"- generator's answer: `{candidate.get('generator_answer')}`",
+            f"- sampled answers: {', '.join(f'`{a}`' for a in candidate.get('answers', []))}",
+            "",
+            "Problem:",
+            "",
+            "> " + (candidate["problem"] or candidate["generator_reply"][:300]).replace("\n", "\n> "),
+            "",
+        ]
     return "\n".join(lines)
 
 
-def write_generated(out_dir: str | Path, kept: list[dict], candidates: list[dict], settings: GenerationSettings,
-                    provenance: dict[str, Any]) -> Path:
+def write_generated(
+    out_dir: str | Path,
+    kept: list[dict],
+    candidates: list[dict],
+    settings: GenerationSettings,
+    provenance: dict[str, Any],
+) -> Path:
     """Write problems.jsonl, rejected.jsonl, review.md, report.json and CARD.md under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -203,17 +261,29 @@ def write_generated(out_dir: str | Path, kept: list[dict], candidates: list[dict
     statuses: dict[str, int] = {}
     for candidate in candidates:
         statuses[candidate["status"]] = statuses.get(candidate["status"], 0) + 1
-    report = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance,
-              "settings": {k: v for k, v in settings.__dict__.items() if k != "extra"},
-              "candidates": len(candidates), "kept": len(kept), "status_counts": statuses}
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance,
+        "settings": {k: v for k, v in settings.__dict__.items() if k != "extra"},
+        "candidates": len(candidates),
+        "kept": len(kept),
+        "status_counts": statuses,
+    }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
     template = (Path(__file__).parent / "card_template.md").read_text(encoding="utf-8")
     card = template.format(
-        name=out_dir.name, created=report["created"], generator=provenance.get("generator"),
-        solver=provenance.get("solver"), skills_from=provenance.get("skills_from"),
-        pairs=len(candidates), kept=len(kept), samples=settings.samples, min_agreement=settings.min_agreement,
-        matcher=settings.matcher, statuses=", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+        name=out_dir.name,
+        created=report["created"],
+        generator=provenance.get("generator"),
+        solver=provenance.get("solver"),
+        skills_from=provenance.get("skills_from"),
+        pairs=len(candidates),
+        kept=len(kept),
+        samples=settings.samples,
+        min_agreement=settings.min_agreement,
+        matcher=settings.matcher,
+        statuses=", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
     )
     (out_dir / "CARD.md").write_text(card, encoding="utf-8")
     return out_dir

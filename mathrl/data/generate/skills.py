@@ -9,7 +9,13 @@ import re
 from collections import Counter
 from typing import Any
 
-__all__ = ["SKILL_PROMPT", "parse_skill_list", "sample_skill_pairs", "skills_from_labels", "skills_from_model"]
+__all__ = [
+    "SKILL_PROMPT",
+    "parse_skill_list",
+    "sample_skill_pairs",
+    "skills_from_labels",
+    "skills_from_model",
+]
 
 SKILL_PROMPT = (
     "Name the mathematical skills that the solution below uses, as a comma-separated list of short "
@@ -30,8 +36,9 @@ def _label_skills(record: dict, fields: tuple[str, ...]) -> list[str]:
     return skills
 
 
-def skills_from_labels(records: list[dict], fields: tuple[str, ...] = ("subject", "type", "domain"),
-                       min_count: int = 1) -> list[str]:
+def skills_from_labels(
+    records: list[dict], fields: tuple[str, ...] = ("subject", "type", "domain"), min_count: int = 1
+) -> list[str]:
     """Return the distinct skills named by the records' label fields, most frequent first."""
     counts: Counter = Counter()
     for record in records:
@@ -50,17 +57,29 @@ def parse_skill_list(reply: str, max_skills: int = 5) -> list[str]:
     return skills[:max_skills]
 
 
-def skills_from_model(records: list[dict], backend: Any, max_tokens: int = 64, min_count: int = 1) -> list[str]:
+def skills_from_model(
+    records: list[dict], backend: Any, max_tokens: int = 64, min_count: int = 1
+) -> list[str]:
     """Ask ``backend`` to name the skills of each record's solution; return the skills, most frequent first.
 
     Records without a solution are skipped.
     """
-    usable = [record for record in records if isinstance(record.get("solution"), str) and record["solution"].strip()]
+    usable = [
+        record for record in records if isinstance(record.get("solution"), str) and record["solution"].strip()
+    ]
     if not usable:
-        raise ValueError("skills from a model need records with a worked 'solution'; none of the records has one")
-    conversations = [[{"role": "user", "content": SKILL_PROMPT.format(problem=record["problem"],
-                                                                      solution=record["solution"])}]
-                     for record in usable]
+        raise ValueError(
+            "skills from a model need records with a worked 'solution'; none of the records has one"
+        )
+    conversations = [
+        [
+            {
+                "role": "user",
+                "content": SKILL_PROMPT.format(problem=record["problem"], solution=record["solution"]),
+            }
+        ]
+        for record in usable
+    ]
     replies = backend.complete(conversations, n=1, temperature=0.0, max_tokens=max_tokens)
     counts: Counter = Counter()
     for (reply,) in replies:

@@ -34,7 +34,10 @@ def test_exact_dedup_whitespace_and_latex():
 
 
 def test_exact_dedup_include_answer_keeps_other_answer():
-    rows = [{"id": "a", "problem": "What is x?", "answer": "1"}, {"id": "b", "problem": "What is x?", "answer": "2"}]
+    rows = [
+        {"id": "a", "problem": "What is x?", "answer": "1"},
+        {"id": "b", "problem": "What is x?", "answer": "2"},
+    ]
     assert _removed_ids("exact_dedup", rows, include_answer=True)[0] == set()
     assert _removed_ids("exact_dedup", rows)[0] == {"b"}
 
@@ -64,15 +67,26 @@ def test_multiple_choice_phrasings():
 
 
 def test_multiple_choice_needs_a_run_of_options():
-    rows = [{"id": "points", "problem": "Points A, B and C lie on a line (C) with AB = 2. Find AC if BC = 3.",
-             "answer": "5"}]
+    rows = [
+        {
+            "id": "points",
+            "problem": "Points A, B and C lie on a line (C) with AB = 2. Find AC if BC = 3.",
+            "answer": "5",
+        }
+    ]
     assert _removed_ids("multiple_choice", rows)[0] == set()
 
 
 def test_binary_answer_true_false_and_yes_no():
     rows = _rows("true-false", "yes-no", "keep-linear")
-    rows.append({"id": "count-tf", "problem": "A test has 10 true/false questions and 5 essay questions. How many "
-                 "questions are there?", "answer": "15"})
+    rows.append(
+        {
+            "id": "count-tf",
+            "problem": "A test has 10 true/false questions and 5 essay questions. How many "
+            "questions are there?",
+            "answer": "15",
+        }
+    )
     removed, result = _removed_ids("binary_answer", rows)
     assert removed == {"true-false", "yes-no"}
     assert Counter(r.reason for r in result.removed) == {"true/false": 1, "yes/no": 1}
@@ -95,7 +109,12 @@ def test_figures_and_links():
     rows = _rows("figure-asy", "hyperlink", "image", "figure-ref", "keep-triangle")
     removed, result = _removed_ids("figures_links", rows)
     assert removed == {"figure-asy", "hyperlink", "image", "figure-ref"}
-    assert {r.reason for r in result.removed} == {"asymptote figure", "hyperlink", "image", "figure reference"}
+    assert {r.reason for r in result.removed} == {
+        "asymptote figure",
+        "hyperlink",
+        "image",
+        "figure reference",
+    }
     assert _removed_ids("figures_links", _rows("figure-ref"), figure_references=False)[0] == set()
 
 
@@ -146,11 +165,22 @@ def test_decontaminate_finds_planted_copies():
 
 
 def test_decontaminate_threshold_and_file_path(tmp_path):
-    eval_file = write_jsonl(tmp_path / "eval.jsonl", [
-        {"problem": "A farmer has 12 cows and 7 sheep on a farm near the river; how many animals in all?",
-         "answer": "19", "id": "e1"}])
-    row = {"id": "t1", "problem": "A farmer has 12 cows and 7 sheep on a farm near the lake; how many legs do the "
-           "cows have in total, counting every one of them?", "answer": "48"}
+    eval_file = write_jsonl(
+        tmp_path / "eval.jsonl",
+        [
+            {
+                "problem": "A farmer has 12 cows and 7 sheep on a farm near the river; how many animals in all?",
+                "answer": "19",
+                "id": "e1",
+            }
+        ],
+    )
+    row = {
+        "id": "t1",
+        "problem": "A farmer has 12 cows and 7 sheep on a farm near the lake; how many legs do the "
+        "cows have in total, counting every one of them?",
+        "answer": "48",
+    }
     removed, result = _removed_ids("decontaminate", [row], against=[str(eval_file)], n=5, threshold=0.3)
     assert removed == {"t1"}
     assert result.removed[0].detail["eval_id"] == "e1"
@@ -158,8 +188,10 @@ def test_decontaminate_threshold_and_file_path(tmp_path):
 
 
 def test_solve_rate_band_and_no_signal():
-    rows = [{"id": str(i), "problem": "p", "answer": "1", "llama8b_solve_rate": rate, "pass_rate": rate}
-            for i, rate in enumerate([0.0, 0.2, 0.5, 0.9, 1.0, None])]
+    rows = [
+        {"id": str(i), "problem": "p", "answer": "1", "llama8b_solve_rate": rate, "pass_rate": rate}
+        for i, rate in enumerate([0.0, 0.2, 0.5, 0.9, 1.0, None])
+    ]
     removed, result = _removed_ids("solve_rate_band", rows, min=0.1, max=0.6)
     assert removed == {"0", "3", "4", "5"}
     assert Counter(r.reason for r in result.removed) == {"outside band": 3, "no llama8b_solve_rate": 1}
@@ -171,7 +203,9 @@ def test_solve_rate_band_and_no_signal():
 
 def test_classifier_hook_scripted(tmp_path):
     module = tmp_path / "labeller.py"
-    module.write_text("def label(records):\n    return ['proof' if 'odd' in r['problem'] else None for r in records]\n")
+    module.write_text(
+        "def label(records):\n    return ['proof' if 'odd' in r['problem'] else None for r in records]\n"
+    )
     rows = _rows("proof-verb", "keep-show-find", "keep-linear")
     removed, result = _removed_ids("classifier", rows, classifier=f"{module}:label", batch_size=2)
     assert removed == {"proof-verb", "keep-show-find"}
@@ -180,8 +214,13 @@ def test_classifier_hook_scripted(tmp_path):
 
 def test_classifier_hook_with_model():
     rows = _rows("keep-linear", "proof-verb")
-    result = build_filter("classifier", {"classifier": "mathrl.data.filters.classifier:ModelClassifier",
-                                         "classifier_options": {"model": "micro-qwen3-moe", "max_new_tokens": 4}})
+    result = build_filter(
+        "classifier",
+        {
+            "classifier": "mathrl.data.filters.classifier:ModelClassifier",
+            "classifier_options": {"model": "micro-qwen3-moe", "max_new_tokens": 4},
+        },
+    )
     outcome = result.apply(rows)
     # A random micro model names no label, so both rows are kept; the call path is what is checked.
     assert len(outcome.kept) + len(outcome.removed) == 2
@@ -219,8 +258,9 @@ def test_filter_command_writes_side_file(tmp_path, capsys):
     assert sorted(r["id"] for r in kept + removed) == sorted(r["id"] for r in rows)
     by_id = {row["id"]: row for row in rows}
     for row in removed:
-        assert {k: v for k, v in row.items() if k not in ("removed_by",) and k in by_id[row["id"]]} == {
-            k: v for k, v in by_id[row["id"]].items() if k in row}
+        assert {k: v for k, v in row.items() if k != "removed_by" and k in by_id[row["id"]]} == {
+            k: v for k, v in by_id[row["id"]].items() if k in row
+        }
         assert row["removed_by"]["filter"] == row["expect"]
     assert report["removed"] == len(removed) == sum(1 for r in rows if r["expect"])
     assert [s["name"] for s in report["steps"]] == CHEAP_FILTERS
@@ -232,8 +272,19 @@ def test_filter_command_writes_side_file(tmp_path, capsys):
 
 def test_filter_command_bad_option(tmp_path, capsys):
     source = write_jsonl(tmp_path / "mixed.jsonl", MIXED_ROWS[:2])
-    code = main(["data", "filter", str(source), "-o", str(tmp_path / "o"), "--filter", "exact_dedup",
-                 "--option", "near_dedup.threshold=0.7"])
+    code = main(
+        [
+            "data",
+            "filter",
+            str(source),
+            "-o",
+            str(tmp_path / "o"),
+            "--filter",
+            "exact_dedup",
+            "--option",
+            "near_dedup.threshold=0.7",
+        ]
+    )
     assert code == 2
     assert "names filter 'near_dedup', which is not in the list" in capsys.readouterr().err
 
@@ -244,5 +295,10 @@ def test_gsm8k_train_curation_counts():
     # GSM8K train has one near-duplicate pair (train-2483 / train-6691, a name changed) and no
     # multiple-choice, true/false or proof problems.
     assert {step.name: step.removed for step in result.steps} == {
-        "exact_dedup": 0, "near_dedup": 1, "multiple_choice": 0, "binary_answer": 0, "proof": 0}
+        "exact_dedup": 0,
+        "near_dedup": 1,
+        "multiple_choice": 0,
+        "binary_answer": 0,
+        "proof": 0,
+    }
     assert result.removed[0]["id"] == "train-6691"

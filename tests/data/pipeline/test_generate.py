@@ -25,12 +25,18 @@ from mathrl.data.generate.skills import parse_skill_list
 
 # Scripted solver answers per problem: the skill pair decides which problem the generator writes.
 SCRIPT = {
-    ("counting", "fractions"): ("Problem: What fraction of the 12 months have 31 days?\nAnswer: 7/12",
-                                ["7/12", "7/12", "7/12", "1/2"]),
-    ("counting", "primes"): ("Problem: How many primes are there below 30?\nAnswer: 10",
-                             ["10", "9", "11", "8"]),
-    ("fractions", "primes"): ("Problem: What is the sum of the reciprocals of 2 and 3?\nAnswer: 5/6",
-                              ["5/6", "5/6", None, "5/6"]),
+    ("counting", "fractions"): (
+        "Problem: What fraction of the 12 months have 31 days?\nAnswer: 7/12",
+        ["7/12", "7/12", "7/12", "1/2"],
+    ),
+    ("counting", "primes"): (
+        "Problem: How many primes are there below 30?\nAnswer: 10",
+        ["10", "9", "11", "8"],
+    ),
+    ("fractions", "primes"): (
+        "Problem: What is the sum of the reciprocals of 2 and 3?\nAnswer: 5/6",
+        ["5/6", "5/6", None, "5/6"],
+    ),
 }
 
 
@@ -52,14 +58,23 @@ def test_majority_answer_groups_equal_answers():
 
 
 def test_parse_generated_problem():
-    assert parse_generated_problem("Problem: Find the value of 3 squared.\nAnswer: 9") == ("Find the value of 3 squared.", "9")
-    assert parse_generated_problem("Problem: Find the value of 3 squared.") == ("Find the value of 3 squared.", None)
+    assert parse_generated_problem("Problem: Find the value of 3 squared.\nAnswer: 9") == (
+        "Find the value of 3 squared.",
+        "9",
+    )
+    assert parse_generated_problem("Problem: Find the value of 3 squared.") == (
+        "Find the value of 3 squared.",
+        None,
+    )
     assert parse_generated_problem("Here is one: 2+2") == (None, None)
 
 
 def test_skills_from_labels_and_pairs():
-    records = [{"subject": "Algebra"}, {"subject": "Algebra", "domain": ["Mathematics -> Number Theory -> Primes"]},
-               {"type": "Geometry"}]
+    records = [
+        {"subject": "Algebra"},
+        {"subject": "Algebra", "domain": ["Mathematics -> Number Theory -> Primes"]},
+        {"type": "Geometry"},
+    ]
     assert skills_from_labels(records) == ["Algebra", "Primes", "Geometry"]
     pairs = sample_skill_pairs(["a", "b", "c"], 5, seed=0)
     assert len(pairs) == 3 and len(set(pairs)) == 3 and all(x != y for x, y in pairs)
@@ -71,32 +86,55 @@ def test_skills_from_model_scripted():
     backend = CallableBackend(lambda messages, n: ["1. modular arithmetic\n2. Counting; casework."] * n)
     records = [{"problem": "p", "solution": "s"}, {"problem": "q", "solution": "t"}, {"problem": "r"}]
     assert skills_from_model(records, backend) == ["modular arithmetic", "counting", "casework"]
-    assert parse_skill_list("- Vieta's formulas, the quadratic formula") == ["vieta's formulas", "the quadratic formula"]
+    assert parse_skill_list("- Vieta's formulas, the quadratic formula") == [
+        "vieta's formulas",
+        "the quadratic formula",
+    ]
 
 
 def test_majority_filter_with_scripted_generator(tmp_path):
     backend = CallableBackend(_scripted_reply, name="scripted")
-    pairs = [("counting", "fractions"), ("counting", "primes"), ("fractions", "primes"), ("algebra", "geometry")]
+    pairs = [
+        ("counting", "fractions"),
+        ("counting", "primes"),
+        ("fractions", "primes"),
+        ("algebra", "geometry"),
+    ]
     settings = GenerationSettings(samples=4, min_agreement=0.5, matcher="exact")
     kept, candidates = generate_problems(pairs, backend, backend, settings, id_prefix="t")
     by_id = {c["id"]: c for c in candidates}
-    assert [c["status"] for c in candidates] == ["kept", "no majority", "kept", "no problem in the generator reply"]
+    assert [c["status"] for c in candidates] == [
+        "kept",
+        "no majority",
+        "kept",
+        "no problem in the generator reply",
+    ]
     assert by_id["t-0"]["agreement"] == 0.75
     assert by_id["t-1"]["agreement"] == 0.25
     assert by_id["t-2"]["agreement"] == 0.75  # a missing answer counts against agreement
-    assert [(r["id"], r["answer"], r["agreement"]) for r in kept] == [("t-0", "7/12", 0.75), ("t-2", "5/6", 0.75)]
-    assert kept[0]["skills"] == ["counting", "fractions"] and kept[0]["generator_agrees"] is True
+    assert [(r["id"], r["answer"], r["agreement"]) for r in kept] == [
+        ("t-0", "7/12", 0.75),
+        ("t-2", "5/6", 0.75),
+    ]
+    assert kept[0]["skills"] == ["counting", "fractions"]
+    assert kept[0]["generator_agrees"] is True
     assert "\\boxed{7/12}" in kept[0]["solution"]
 
     strict = GenerationSettings(samples=4, min_agreement=0.75, matcher="exact")
     assert generate_problems(pairs, backend, backend, strict)[0] == []
 
-    out = write_generated(tmp_path / "gen", kept, candidates, settings, {"generator": "scripted", "solver": "scripted",
-                                                                          "skills_from": "test"})
+    out = write_generated(
+        tmp_path / "gen",
+        kept,
+        candidates,
+        settings,
+        {"generator": "scripted", "solver": "scripted", "skills_from": "test"},
+    )
     assert len((out / "problems.jsonl").read_text().splitlines()) == 2
     assert len((out / "rejected.jsonl").read_text().splitlines()) == 2
     review = (out / "review.md").read_text()
-    assert "## t-1: no majority" in review and "agreement 0.25" in review
+    assert "## t-1: no majority" in review
+    assert "agreement 0.25" in review
     assert "**Candidates:** 4 skill pairs" in (out / "CARD.md").read_text()
 
 
@@ -106,10 +144,18 @@ def test_majority_filter_with_verifier():
     if not hasattr(rewards, "verify"):
         pytest.skip("the answer verifier (rewards.verify) is not merged into this tree yet")
     replies = ["\\boxed{0.5}", "\\boxed{\\frac{1}{2}}", "\\boxed{1/2}", "\\boxed{3}"]
-    backend = CallableBackend(lambda m, n: ["Problem: What is one half as a number?\nAnswer: 1/2"] * n
-                              if "combining" in m[-1]["content"] else replies[:n])
-    kept, _ = generate_problems([("a", "b")], backend, backend, GenerationSettings(samples=4, matcher="verifier"))
-    assert len(kept) == 1 and kept[0]["agreement"] == 0.75
+    backend = CallableBackend(
+        lambda m, n: (
+            ["Problem: What is one half as a number?\nAnswer: 1/2"] * n
+            if "combining" in m[-1]["content"]
+            else replies[:n]
+        )
+    )
+    kept, _ = generate_problems(
+        [("a", "b")], backend, backend, GenerationSettings(samples=4, matcher="verifier")
+    )
+    assert len(kept) == 1
+    assert kept[0]["agreement"] == 0.75
 
 
 class _MockOpenAI(BaseHTTPRequestHandler):
@@ -128,7 +174,11 @@ class _MockOpenAI(BaseHTTPRequestHandler):
         n = min(body.get("n", 1), 2)
         script = _scripted_reply(body["messages"], 4)
         chosen = (script * 3)[start : start + n]
-        payload = {"choices": [{"index": i, "message": {"role": "assistant", "content": c}} for i, c in enumerate(chosen)]}
+        payload = {
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": c}} for i, c in enumerate(chosen)
+            ]
+        }
         data = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -162,8 +212,9 @@ def test_openai_backend_asks_again_for_missing_choices(mock_endpoint):
 
 def test_openai_backend_errors(mock_endpoint):
     with pytest.raises(RuntimeError, match="HTTP 404"):
-        OpenAIBackend(mock_endpoint.replace("/v1", "/v2"), "m", max_retries=0).complete([[{"role": "user",
-                                                                                        "content": "x"}]])
+        OpenAIBackend(mock_endpoint.replace("/v1", "/v2"), "m", max_retries=0).complete(
+            [[{"role": "user", "content": "x"}]]
+        )
     with pytest.raises(ValueError, match="invalid endpoint URL"):
         OpenAIBackend("127.0.0.1:80", "m")
     with pytest.raises(ValueError, match="MATHRL_TEST_UNSET_KEY is not set"):
@@ -172,14 +223,36 @@ def test_openai_backend_errors(mock_endpoint):
 
 def test_generate_command_with_mock_endpoint(mock_endpoint, tmp_path, capsys):
     out = tmp_path / "generated"
-    code = main(["data", "generate", "--endpoint", mock_endpoint, "--generator", "mock-model", "--skills",
-                 "counting,fractions,primes", "--pairs", "3", "-k", "4", "--matcher", "exact", "--output", str(out)])
+    code = main(
+        [
+            "data",
+            "generate",
+            "--endpoint",
+            mock_endpoint,
+            "--generator",
+            "mock-model",
+            "--skills",
+            "counting,fractions,primes",
+            "--pairs",
+            "3",
+            "-k",
+            "4",
+            "--matcher",
+            "exact",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"candidates": 3, "kept": 2,
-                                                                           "output": str(out)}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "candidates": 3,
+        "kept": 2,
+        "output": str(out),
+    }
     problems = [json.loads(line) for line in (out / "problems.jsonl").read_text().splitlines()]
     assert sorted(p["answer"] for p in problems) == ["5/6", "7/12"]
-    assert all(p["source"] == "generated" and p["samples"] == 4 for p in problems)
+    assert all(p["source"] == "generated" for p in problems)
+    assert all(p["samples"] == 4 for p in problems)
     report = json.loads((out / "report.json").read_text())
     assert report["status_counts"] == {"kept": 2, "no majority": 1}
     assert report["generator"] == mock_endpoint
@@ -191,12 +264,34 @@ def test_generate_command_with_mock_endpoint(mock_endpoint, tmp_path, capsys):
 
 def test_generate_command_with_tiny_preset(tmp_path, capsys):
     out = tmp_path / "tiny"
-    code = main(["data", "generate", "--generator", "tiny-qwen3-moe", "--skills-from", "math500", "--skill-records",
-                 "50", "--pairs", "2", "-k", "2", "--matcher", "exact", "--max-problem-tokens", "16",
-                 "--max-solution-tokens", "8", "--output", str(out)])
+    code = main(
+        [
+            "data",
+            "generate",
+            "--generator",
+            "tiny-qwen3-moe",
+            "--skills-from",
+            "math500",
+            "--skill-records",
+            "50",
+            "--pairs",
+            "2",
+            "-k",
+            "2",
+            "--matcher",
+            "exact",
+            "--max-problem-tokens",
+            "16",
+            "--max-solution-tokens",
+            "8",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["candidates"] == 2
     assert sum(report["status_counts"].values()) == 2
     assert len(report["skills"]) >= 2  # MATH-500 subjects
-    assert (out / "review.md").is_file() and (out / "CARD.md").is_file()
+    assert (out / "review.md").is_file()
+    assert (out / "CARD.md").is_file()

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-import rewards
 import yaml
 
+import rewards
 from mathrl.config import load_recipe
 from mathrl.train import main as train_main
 
@@ -24,7 +24,9 @@ def test_every_recipe_loads():
 def test_gsm8k_filtered_recipe_fields():
     recipe = load_recipe(RECIPE)
     names = [spec.name for spec in recipe.data.filters]
-    assert names[-1] == "decontaminate" and "unparsable_answer" in names and "near_dedup" in names
+    assert names[-1] == "decontaminate"
+    assert "unparsable_answer" in names
+    assert "near_dedup" in names
     assert recipe.data.difficulty.column == "solution_steps"
     assert [spec.name for spec in recipe.eval.datasets] == ["gsm8k"]
     assert recipe.eval.datasets[0].split == "test"
@@ -35,10 +37,17 @@ def test_gsm8k_filtered_recipe_trains_two_steps(tmp_path):
         # The recipe's unparsable_answer filter, its accuracy reward and mathrl.eval.runner all need it.
         pytest.skip("the answer verifier (rewards.verify) is not merged into this tree yet")
     overrides = [
-        "training.max_steps=2", "model.name_or_path=micro-qwen3-moe", "data.train.limit=120",
-        "training.prompts_per_step=2", "grpo.num_generations=2", "generation.max_completion_length=4",
-        "training.save_steps=0", "eval.datasets=[{name: gsm8k, split: test, limit: 4}]", "eval.max_new_tokens=4",
-        "logging.progress=false", "logging.tensorboard=false",
+        "training.max_steps=2",
+        "model.name_or_path=micro-qwen3-moe",
+        "data.train.limit=120",
+        "training.prompts_per_step=2",
+        "grpo.num_generations=2",
+        "generation.max_completion_length=4",
+        "training.save_steps=0",
+        "eval.datasets=[{name: gsm8k, split: test, limit: 4}]",
+        "eval.max_new_tokens=4",
+        "logging.progress=false",
+        "logging.tensorboard=false",
     ]
     args = [str(RECIPE), "--output", str(tmp_path / "run")]
     for override in overrides:

@@ -269,7 +269,7 @@ def _add_generate_parser(commands) -> None:
     parser.add_argument("--endpoint", help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--solver", help="model that solves the problems (default: the generator)")
     parser.add_argument("--solver-endpoint", help="endpoint of the solver (default: the generator's)")
-    parser.add_argument("--api-key-env", help="environment variable that holds the endpoint's API key")
+    parser.add_argument("--api-key-env", help="name of the environment variable that contains the endpoint's API key")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
     parser.add_argument("--skills", help="comma-separated skills (instead of --skills-from)")
     parser.add_argument("--skills-from", default="math500", help="dataset whose labels give the skills")

@@ -191,7 +191,7 @@ def informative_records(records: list[dict], tracker: PassRateTracker, id_column
 class SkipSolvedSampler(Sampler[int]):
     """Index sampler with the layout of TRL's GRPO ``RepeatSampler`` that skips settled problems.
 
-    Each chunk holds ``batch_size`` distinct prompt indices; the chunk is yielded ``repeat_count``
+    Each chunk contains ``batch_size`` distinct prompt indices. The chunk is yielded ``repeat_count``
     times and each index inside it ``mini_repeat_count`` times in a row, so G completions of one
     prompt stay adjacent. Indices are checked against the tracker when their chunk is built, so a
     problem settled during this epoch is skipped from the next chunk on. With several processes

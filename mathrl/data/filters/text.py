@@ -13,7 +13,7 @@ import unicodedata
 
 __all__ = ["normalize_text", "prose_text", "word_ngrams", "word_tokens"]
 
-# LaTeX that changes how a formula looks but not what it says.
+# LaTeX that changes how a formula looks but not its meaning.
 _COSMETIC_COMMANDS = re.compile(
     r"\\(?:left|right|displaystyle|textstyle|bigl?|bigr?|Bigl?|Bigr?)(?![a-zA-Z])"
 )

@@ -114,9 +114,9 @@ class GenerationSettings:
     max_problem_tokens: int = 512
     max_solution_tokens: int = 1024
     prompt_template: str = "boxed"
-    """How the solver is prompted (a mathrl prompt template)."""
+    """Prompt template name for the solver (see mathrl.data.prompts)."""
     matcher: str = "verifier"
-    """How answers are extracted and compared: verifier or exact (see MATCHERS)."""
+    """Answer matcher name: verifier or exact (see MATCHERS)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

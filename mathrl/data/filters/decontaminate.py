@@ -1,8 +1,8 @@
 """Decontamination against evaluation sets: normalised exact match, then word n-gram overlap.
 
 The overlap of a training problem is the share of its word n-grams that occur in any evaluation
-problem; at or above ``threshold`` the row is removed, with the evaluation problem that shares the
-most n-grams named in the detail.
+problem. At or above ``threshold`` the row is removed, and its detail names the evaluation problem
+that shares the most n-grams.
 """
 
 from __future__ import annotations

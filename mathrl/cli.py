@@ -27,28 +27,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_data_list(args: argparse.Namespace) -> int:
-    from mathrl.data import DATASETS
-
-    for name in DATASETS.names():
-        spec = DATASETS.get(name)
-        print(f"{name:15s} splits: {', '.join(spec.splits):12s} {spec.description}")  # noqa: T201
-    return 0
-
-
-def _cmd_data_show(args: argparse.Namespace) -> int:
-    import json
-
-    from mathrl.data import load_problem_set
-
-    problem_set = load_problem_set(args.name, split=args.split, limit=args.limit)
-    for record in problem_set.records:
-        print(json.dumps(record, ensure_ascii=False))  # noqa: T201
-    print(f"# {len(problem_set)} rows, {problem_set.num_skipped} skipped", file=sys.stderr)  # noqa: T201
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from mathrl.data.cli import add_data_commands
     from mathrl.eval.cli import add_eval_arguments
     from mathrl.train import build_parser as build_train_parser
 
@@ -63,14 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
-    data = commands.add_parser("data", help="inspect datasets")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    data_commands.add_parser("list", help="list the registered datasets").set_defaults(func=_cmd_data_list)
-    show = data_commands.add_parser("show", help="print a dataset's records as JSON lines")
-    show.add_argument("name", help="dataset name or file path")
-    show.add_argument("--split", help="split to show")
-    show.add_argument("--limit", type=int, default=5, help="rows to print")
-    show.set_defaults(func=_cmd_data_show)
+    data = commands.add_parser("data", help="inspect, filter, rate and generate datasets")
+    add_data_commands(data)
     return parser
 
 

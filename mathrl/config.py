@@ -19,7 +19,8 @@ import yaml
 from mathrl.moe.config import MoEConfig
 
 __all__ = [
-    "RecipeError", "DatasetSpec", "RewardSpec", "ModelConfig", "LoraConfig", "DataConfig", "SFTConfig",
+    "RecipeError", "DatasetSpec", "FilterSpec", "DifficultyConfig", "AdaptivePassRateConfig",
+    "RewardSpec", "ModelConfig", "LoraConfig", "DataConfig", "SFTConfig",
     "GRPOConfig", "GenerationConfig", "TrainingConfig", "LoggingConfig", "EvalConfig", "Recipe",
     "load_recipe", "apply_overrides", "recipe_to_dict", "from_dict",
 ]
@@ -81,6 +82,55 @@ class ModelConfig:
 
 
 @dataclass
+class FilterSpec:
+    name: str
+    """Registered filter name (exact_dedup, near_dedup, multiple_choice, decontaminate, ...; see mathrl.data.filters)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the filter, e.g. near_dedup's threshold."""
+
+
+@dataclass
+class DifficultyConfig:
+    column: str = "llama8b_solve_rate"
+    """Record column that measures difficulty; solution_steps is computed from the worked solution when absent."""
+    easier: str = "high"
+    """Which end of the column is easier: 'high' (solve or pass rates) or 'low' (solution_steps)."""
+    min: float | None = None
+    """Keep rows whose column value is at least this (inclusive); None sets no lower bound."""
+    max: float | None = None
+    """Keep rows whose column value is at most this (inclusive); None sets no upper bound."""
+    missing: str = "drop"
+    """Rows without a value when min or max is set: 'drop' (into the side file) or 'keep'."""
+    order: str = "none"
+    """Training order: none, easy_to_hard or hard_to_easy (needs an unshuffled GRPO sampler to take effect)."""
+    bands: list[float] = field(default_factory=list)
+    """Band edges for band_weights and for ordering band by band, e.g. [0.0, 0.3, 0.7, 1.0]."""
+    band_weights: list[float] = field(default_factory=list)
+    """Relative sampling weight per band (one per interval of bands); the set is resampled to its size."""
+
+    def __post_init__(self):
+        from mathrl.data.curriculum import validate_difficulty
+
+        validate_difficulty(self)
+
+
+@dataclass
+class AdaptivePassRateConfig:
+    enable: bool = False
+    """Track each problem's pass rate from the groups generated in training and skip problems at 0 or 1."""
+    min_observations: int = 8
+    """Completions of a problem that must be scored before its pass rate can exclude it."""
+    reward: str = "accuracy"
+    """Reward (by name in the recipe's rewards) whose values count as solved (>= success_threshold)."""
+    success_threshold: float = 1.0
+    """Reward value at or above which a completion counts as a solve."""
+
+    def __post_init__(self):
+        if self.min_observations < 1:
+            raise ValueError(f"adaptive_pass_rate.min_observations={self.min_observations} must be >= 1")
+
+
+@dataclass
 class DataConfig:
     train: DatasetSpec = field(default_factory=lambda: DatasetSpec("arithmetic", split="train"))
     """Training problems."""
@@ -88,6 +138,12 @@ class DataConfig:
     """Problems for the SFT warm start's accuracy check and for picking the best GRPO checkpoint."""
     prompt_template: str = "boxed"
     """Prompt template name (see mathrl.data.prompts)."""
+    filters: list[FilterSpec] = field(default_factory=list)
+    """Curation steps applied in order to the training set; removed rows go to <output_dir>/data/removed.jsonl."""
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
+    """Difficulty band and training order of the training set (after filters)."""
+    adaptive_pass_rate: AdaptivePassRateConfig = field(default_factory=AdaptivePassRateConfig)
+    """Online pass-rate tracking that drops problems the policy always or never solves."""
 
 
 @dataclass

@@ -68,6 +68,14 @@ def _load_set(spec, seed: int, label: str):
     return problem_set.records
 
 
+def _curate_train_set(records: list[dict], recipe: Recipe, run_dir: Path, is_main: bool) -> list[dict]:
+    """Apply the recipe's data filters and difficulty band; the main process writes <run>/data/ reports."""
+    from mathrl.data.prepare import prepare_training_records
+
+    out_dir = run_dir / "data" if is_main else None
+    return prepare_training_records(records, recipe.data, recipe.seed, out_dir, source=recipe.data.train.name)
+
+
 def _drop_long_prompts(records: list[dict], tokenizer, template: str, max_tokens: int | None) -> list[dict]:
     if max_tokens is None:
         return records
@@ -147,6 +155,7 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
 
     # Data first: a bad dataset name should fail before any model work.
     train_records = _load_set(recipe.data.train, recipe.seed, "train")
+    train_records = _curate_train_set(train_records, recipe, run_dir, state.is_main_process)
     dev_records = _load_set(recipe.data.dev, recipe.seed, "dev") if recipe.data.dev else None
     eval_sets = {spec.name.rsplit("/", 1)[-1].removesuffix(".jsonl"): _load_set(spec, recipe.seed, "eval")
                  for spec in recipe.eval.datasets}

@@ -202,6 +202,8 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
     if resume:
         logger.info("resuming GRPO from %s", checkpoint or "the start (no checkpoint found)")
+        if checkpoint:
+            trainer.load_extra_state(checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     summary["grpo"] = {"steps": trainer.state.global_step, "seconds": round(time.perf_counter() - grpo_started, 1)}
 

@@ -26,6 +26,9 @@ class AtomicCheckpointMixin:
 
     _staging: str | None = None
 
+    def _save_extra_state(self, checkpoint_dir: str) -> None:
+        """Write additional files into a checkpoint before it is renamed into place (main process)."""
+
     def _get_output_dir(self, trial):
         if self._staging is not None:
             return self._staging
@@ -41,6 +44,8 @@ class AtomicCheckpointMixin:
         self._staging = staging
         try:
             super()._save_checkpoint(model, trial)
+            if self.args.should_save:
+                self._save_extra_state(os.path.join(staging, name))
         finally:
             self._staging = None
         self.accelerator.wait_for_everyone()

@@ -6,7 +6,9 @@ sources (the MoE runtime's telemetry) merged into every log event.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +16,11 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from trl import GRPOConfig as TRLGRPOConfig
+from accelerate.utils import gather_object
 from trl import GRPOTrainer
 
 from mathrl.config import Recipe
+from mathrl.data.passrate import PassRateTracker, SkipSolvedSampler
 from mathrl.data.prompts import to_trl_rows
 from mathrl.rl.callbacks import DevAccuracyCallback, MetricsCallback
 from mathrl.rl.checkpoint import AtomicCheckpointMixin, save_model_atomic
@@ -26,6 +30,8 @@ from mathrl.rl.rewards import build_reward_funcs
 __all__ = ["MathGRPOTrainer", "grpo_args", "build_grpo_trainer", "TRAINER_COLUMNS"]
 
 logger = logging.getLogger(__name__)
+
+PASS_RATES_FILE = "pass_rates.json"
 
 TRAINER_COLUMNS = ("prompt", "problem", "answer", "source", "subject", "level", "id")
 """Record fields kept in the training dataset; TRL passes each to the reward functions."""
@@ -41,11 +47,18 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             generation rounds per batch.
         max_bad_steps: consecutive steps with a non-finite loss, or with every reward None, before
             the run stops with an error.
+        pass_rates: a tracker of each problem's pass rate, updated from every generated group
+            (the ``pass_rate_reward`` values, gathered over processes); the sampler then skips
+            problems the policy always or never solves.
     """
 
     def __init__(self, *args, metric_sources: list[Callable[[], dict]] | None = None, dynamic_sampling: bool = False,
-                 max_rounds: int = 3, max_bad_steps: int = 3, **kwargs):
+                 max_rounds: int = 3, max_bad_steps: int = 3, pass_rates: PassRateTracker | None = None,
+                 pass_rate_reward: str | None = None, success_threshold: float = 1.0, **kwargs):
+        self.pass_rates = pass_rates
         super().__init__(*args, **kwargs)
+        self.pass_rate_reward = pass_rate_reward
+        self.success_threshold = success_threshold
         self.metric_sources = list(metric_sources or [])
         self.dynamic_sampling = dynamic_sampling
         self.max_rounds = max_rounds
@@ -69,6 +82,12 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.pass_rates is not None and self.model.training:
+            # Gathered over processes, so every process's tracker and sampler stay identical.
+            ids = gather_object([example["id"] for example in inputs])
+            column = rewards_per_func[:, self.reward_func_names.index(self.pass_rate_reward)].tolist()
+            solved = [None if math.isnan(v) else v >= self.success_threshold for v in column]
+            self.pass_rates.update_many(ids, solved)
         unscored = torch.isnan(rewards_per_func).all(dim=1)  # (B*G,) over all processes
         self._metrics["train"]["reward/frac_none"].append(unscored.float().mean().item())
         if bool(unscored.all()):
@@ -84,6 +103,28 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
         else:
             self._unscored_steps = 0
         return rewards_per_func
+
+    # ----------------------------------------------------------------------------------------------
+    # Sampling: skip problems whose tracked pass rate is 0 or 1
+
+    def _get_train_sampler(self, dataset=None):
+        dataset = dataset if dataset is not None else self.train_dataset
+        if self.pass_rates is None:
+            return super()._get_train_sampler(dataset)
+        return SkipSolvedSampler(dataset, dataset["id"], self.pass_rates, mini_repeat_count=self.num_generations,
+                                 batch_size=self.args.generation_batch_size // self.num_generations,
+                                 repeat_count=self.num_iterations * self.args.steps_per_generation,
+                                 shuffle=self.shuffle_dataset, seed=self.args.seed)
+
+    def _save_extra_state(self, checkpoint_dir: str) -> None:
+        if self.pass_rates is not None:
+            Path(checkpoint_dir, PASS_RATES_FILE).write_text(json.dumps(self.pass_rates.state_dict()))
+
+    def load_extra_state(self, checkpoint_dir: str) -> None:
+        """Restore what ``_save_extra_state`` wrote, when resuming from ``checkpoint_dir``."""
+        path = Path(checkpoint_dir, PASS_RATES_FILE)
+        if self.pass_rates is not None and path.is_file():
+            self.pass_rates.load_state_dict(json.loads(path.read_text()))
 
     # ----------------------------------------------------------------------------------------------
     # Dynamic sampling
@@ -200,7 +241,8 @@ def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float]) -> 
         bf16=recipe.model.dtype == "bfloat16",
         use_cpu=not torch.cuda.is_available(),
         router_aux_loss_coef=recipe.moe.aux_loss_coef,
-        shuffle_dataset=True,
+        # An easy-to-hard (or reverse) order is the curriculum itself; shuffling would undo it.
+        shuffle_dataset=recipe.data.difficulty.order == "none",
         log_completions=False,
     )
 
@@ -216,6 +258,15 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
                        peft_config=None) -> tuple[MathGRPOTrainer, DevAccuracyCallback | None]:
     """Return a ready GRPO trainer (and its dev-accuracy callback, when the recipe asks for one)."""
     reward_funcs, weights = build_reward_funcs(recipe.rewards)
+    adaptive = recipe.data.adaptive_pass_rate
+    pass_rates = None
+    if adaptive.enable:
+        names = [f.__name__ for f in reward_funcs]
+        if adaptive.reward not in names:
+            raise ValueError(f"data.adaptive_pass_rate.reward={adaptive.reward!r} is not among the recipe's "
+                             f"rewards ({', '.join(names)})")
+        pass_rates = PassRateTracker(adaptive.min_observations)
+        metric_sources = [*(metric_sources or []), pass_rates.metrics]
     rows = _training_rows(train_records, recipe.data.prompt_template)
     columns = sorted({key for row in rows for key in row})
     rows = [{key: row.get(key) for key in columns} for row in rows]
@@ -248,5 +299,8 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
         dynamic_sampling=recipe.grpo.dynamic_sampling,
         max_rounds=recipe.grpo.dynamic_sampling_max_rounds,
         max_bad_steps=recipe.training.max_bad_steps,
+        pass_rates=pass_rates,
+        pass_rate_reward=adaptive.reward,
+        success_threshold=adaptive.success_threshold,
     )
     return trainer, dev

@@ -77,3 +77,22 @@ def test_nan_loss_skips_step_then_stops(tmp_path, monkeypatch):
     after_first = load_model(str(tmp_path / "checkpoints" / "checkpoint-1"))
     after_skips = load_model(str(tmp_path / "checkpoints" / "checkpoint-3"))
     assert all(torch.equal(a, b) for a, b in zip(after_first.parameters(), after_skips.parameters()))
+
+
+def test_adaptive_pass_rate_tracks_groups_and_saves_state(tmp_path):
+    recipe = _recipe(tmp_path, f"rewards=[{{name: '{REWARDS}:informative_on_odd_levels'}}]",
+                     "data.train.options={n: 64, levels: [1, 2]}", "data.adaptive_pass_rate.enable=true",
+                     "data.adaptive_pass_rate.reward=informative_on_odd_levels",
+                     "data.adaptive_pass_rate.min_observations=2", "training.max_steps=2", "training.save_steps=2")
+    run(recipe)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    tracked = [r for r in records if any(k.startswith("curriculum/") for k in r)]
+    assert tracked, "the pass-rate tracker reported no metrics"
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-2" / "pass_rates.json").read_text())
+    assert state, "the checkpoint holds no pass-rate state"
+
+
+def test_adaptive_pass_rate_needs_a_listed_reward(tmp_path):
+    recipe = _recipe(tmp_path, f"rewards=[{{name: '{REWARDS}:prefer_short'}}]", "data.adaptive_pass_rate.enable=true")
+    with pytest.raises(ValueError, match="adaptive_pass_rate.reward='accuracy' is not among"):
+        run(recipe)

@@ -7,6 +7,7 @@ its text alone (a SHA-256 hash), so the two splits never share a problem, whatev
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
@@ -168,12 +169,14 @@ def _problem_record(node: _Node, level: int, problem: str) -> dict:
 
 
 def generate_arithmetic(
-    n: int = 1000, levels: Sequence[int] = (1, 2, 3, 4, 5), seed: int = 0, split: str = "train"
+    n: int = 1000, levels: Sequence[int] = (1, 2, 3, 4, 5), seed: int = 0, split: str = "train",
+    ops: str | None = None,
 ) -> list[dict]:
     """Generate ``n`` distinct problems of ``split``, cycling through ``levels`` in order.
 
-    The same (n, levels, seed, split) always gives the same list. Raises ValueError when a level
-    runs out of distinct problems for the split (level 1 has about 15,000 in all).
+    ``ops`` restricts every level to a subset of its operators, e.g. ``"+"`` for addition only.
+    The same (n, levels, seed, split, ops) always gives the same list. Raises ValueError when a
+    level runs out of distinct problems for the split (level 1 has about 15,000 in all).
     """
     if split not in SPLITS:
         raise ValueError(f"invalid arithmetic split {split!r}; valid splits: {', '.join(SPLITS)}")
@@ -186,12 +189,21 @@ def generate_arithmetic(
             f"invalid arithmetic levels {levels}; choose from {', '.join(map(str, sorted(LEVELS)))}"
         )
 
+    specs = {level: LEVELS[level] for level in levels}
+    if ops is not None:
+        for level, spec in specs.items():
+            allowed = "".join(op for op in spec.ops if op in ops)
+            if not allowed or set(ops) - set("+-*/"):
+                raise ValueError(f"invalid arithmetic ops {ops!r} for level {level} (operators {spec.ops!r}); "
+                                 "pass a subset of its operators, e.g. '+'")
+            specs[level] = dataclasses.replace(spec, ops=allowed)
+
     rng = random.Random(f"arithmetic/{seed}")
     seen: set[str] = set()
     records = []
     for index in range(n):
         level = levels[index % len(levels)]
-        spec = LEVELS[level]
+        spec = specs[level]
         for _ in range(MAX_CONSECUTIVE_MISSES):
             node = _build(rng, spec, spec.num_ops)
             problem = f"What is {_render(node)}?"

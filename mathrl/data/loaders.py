@@ -82,7 +82,7 @@ register_dataset(
         splits=("train", "test"),
         default_split="train",
         description="seeded synthetic arithmetic",
-        options=("n", "levels"),
+        options=("n", "levels", "ops"),
     ),
 )
 for _name, _description in (

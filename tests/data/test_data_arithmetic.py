@@ -146,3 +146,14 @@ def test_level_exhaustion_raises():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_arithmetic(**kwargs)
+
+
+def test_ops_option_restricts_operators():
+    records = generate_arithmetic(n=50, levels=[1, 2], ops="+", seed=3)
+    assert all(" + " in r["problem"] and " - " not in r["problem"] and " * " not in r["problem"] for r in records)
+    assert all(int(r["answer"]) == sum(int(x) for x in re.findall(r"\d+", r["problem"])) for r in records)
+
+
+def test_ops_option_rejects_unavailable_operator():
+    with pytest.raises(ValueError, match="invalid arithmetic ops"):
+        generate_arithmetic(n=5, levels=[1], ops="*")

@@ -15,3 +15,21 @@ def fails_on_odd_rows(completions, index, **columns):
     if any(i % 2 for i in index):
         raise ValueError("odd row")
     return [1.0 for _ in completions]
+
+
+def always_infinite(completions, **columns):
+    """An infinite reward makes every PPO advantage non-finite."""
+    return [float("inf") for _ in completions]
+
+
+class InfiniteFirstCall:
+    """Infinite on the first call of each instance, then the same as prefer_short."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, completions, **columns):
+        self.calls += 1
+        if self.calls == 1:
+            return [float("inf") for _ in completions]
+        return prefer_short(completions)

@@ -107,16 +107,15 @@ def _load_policy_weights(policy, checkpoint: Path) -> None:
         if result.unexpected_keys:
             raise ValueError(f"checkpoint {checkpoint} adapter has keys this model lacks: {result.unexpected_keys[:3]}")
         return
-    weights = checkpoint / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} has neither model.safetensors nor adapter_model.safetensors")
-    missing, unexpected = policy.load_state_dict(load_file(str(weights)), strict=False)
-    # save_pretrained leaves out tied weights (the LM head tied to the embeddings); nothing else may be missing.
-    tied = set(getattr(policy, "all_tied_weights_keys", None) or getattr(policy, "_tied_weights_keys", None) or [])
-    missing = [key for key in missing if key not in tied]
-    if missing or unexpected:
-        raise ValueError(f"checkpoint {checkpoint} does not match the model: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
+    if not (checkpoint / "config.json").is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} has neither config.json nor adapter_model.safetensors")
+    # from_pretrained, not a raw state dict: transformers 5 saves fused MoE expert weights in the
+    # per-expert layout of the hub checkpoints and converts them back only when loading this way.
+    from transformers import AutoModelForCausalLM
+
+    dtype = next(policy.parameters()).dtype
+    loaded = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype)
+    policy.load_state_dict(loaded.state_dict())
 
 
 def load_checkpoint(accelerator, checkpoint: str | Path, policy, critic_module: torch.nn.Module, optimizers: dict,

@@ -253,8 +253,9 @@ class PPOTrainer:
                     loss = loss + critic_loss
 
                 if not self._all_finite(loss, critic_loss):
-                    logger.warning("non-finite loss at step %d (policy %s, value %s); skipping the rest of this "
-                                   "step's update", self.state.global_step + 1, policy_loss.item(), value_loss.item())
+                    logger.warning("non-finite loss at step %d (policy %s, value %s; is a reward infinite?); skipping "
+                                   "the rest of this step's update", self.state.global_step + 1, policy_loss.item(),
+                                   value_loss.item())
                     self._zero_grad()
                     return self._mean(logged), False
 
@@ -384,14 +385,8 @@ class PPOTrainer:
             if step_ok:
                 batch = self._advantages(rollout)
                 metrics.update(batch.pop("metrics"))
-                if self._all_finite(batch["advantages"], batch["returns"]):
-                    update_metrics, finite = self._update(rollout, batch,
-                                                          self.state.global_step >= cfg.critic_warmup_steps)
-                    metrics.update(update_metrics)
-                else:
-                    logger.warning("non-finite advantages at step %d (is a reward infinite?); skipping the update",
-                                   self.state.global_step + 1)
-                    finite = False
+                update_metrics, finite = self._update(rollout, batch, self.state.global_step >= cfg.critic_warmup_steps)
+                metrics.update(update_metrics)
                 metrics["skipped"] = float(not finite)
                 self._check_finite(finite)
             for scheduler in self.schedulers.values():

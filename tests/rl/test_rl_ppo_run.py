@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import rewards
 import torch
 from conftest import run_command
 from safetensors.torch import load_file
@@ -91,13 +92,13 @@ def test_ppo_resume_continues_step_count(run_dir):
     assert state["data_position"]["cursor"] == 6
 
 
-def build_trainer(tmp_path, reward: str, *overrides: str):
+def build_trainer(tmp_path, reward: str, *overrides: str, dev_records=None):
     recipe = recipe_with(reward, "sft.enable=false", "training.save_steps=0", *overrides, output_dir=str(tmp_path))
     tokenizer = load_tokenizer(recipe.model.name_or_path)
     model = load_model(recipe.model.name_or_path, tokenizer=tokenizer)
     records = load_problem_set("arithmetic", split="train", n=64, levels=[1]).records
     trainer, _ = build_ppo_trainer(recipe, model, tokenizer, records, tmp_path,
-                                   MetricsCallback(tmp_path, "ppo", tensorboard=False))
+                                   MetricsCallback(tmp_path, "ppo", tensorboard=False), dev_records)
     return trainer
 
 
@@ -163,6 +164,17 @@ def test_metric_sources_merged(tmp_path):
     trainer.metric_sources.append(lambda: {"moe/dropped_frac": 0.25})
     trainer.train()
     assert ppo_records(tmp_path)[-1]["moe/dropped_frac"] == 0.25
+
+
+@pytest.mark.skipif(not hasattr(rewards, "verify_many"), reason="dev accuracy needs the verifier (rewards.verify_many)")
+def test_dev_check_keeps_best_model(tmp_path):
+    dev_records = load_problem_set("arithmetic", split="test", n=40, levels=[1]).records[:4]
+    trainer = build_trainer(tmp_path, "prefer_short", "training.max_steps=2", "training.eval_steps=1",
+                            "model.lora.enable=true", dev_records=dev_records)
+    trainer.train()
+    assert [step for step, _ in trainer.dev.history] == [1, 2]
+    assert (tmp_path / "best" / "config.json").is_file(), "the best model is saved with merged weights"
+    assert [r["step"] for r in ppo_records(tmp_path) if "dev/accuracy" in r] == [1, 2]
 
 
 @pytest.mark.distributed

@@ -53,7 +53,7 @@ def _set_rng_state(state: dict) -> None:
 
 
 def _trainable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that training changes, plus buffers; frozen base weights are left out."""
+    """Return the parameters that training changes, plus buffers, leaving out frozen base weights."""
     trainable = {name for name, p in module.named_parameters() if p.requires_grad}
     return {name: tensor.detach().contiguous().cpu() for name, tensor in module.state_dict().items()
             if name in trainable or name not in dict(module.named_parameters())}
@@ -65,7 +65,7 @@ def save_checkpoint(accelerator, checkpoints_dir: Path, state: TrainerState, pol
     """Write checkpoint ``checkpoint-<global_step>`` atomically; return its final path.
 
     ``policy`` is the unwrapped language model (or peft model), saved with ``save_pretrained``.
-    ``critic_module`` is the unwrapped module that holds the value head (and the critic's backbone).
+    ``critic_module`` is the unwrapped module that contains the value head (and the critic's backbone).
     """
     name = f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
     staging = checkpoints_dir / STAGING_DIR / name
@@ -105,7 +105,8 @@ def _load_policy_weights(policy, checkpoint: Path) -> None:
 
         result = set_peft_model_state_dict(policy, load_file(str(adapter)))
         if result.unexpected_keys:
-            raise ValueError(f"checkpoint {checkpoint} adapter has keys this model lacks: {result.unexpected_keys[:3]}")
+            raise ValueError(f"checkpoint {checkpoint} adapter has keys that this model lacks: "
+                             f"{result.unexpected_keys[:3]}; resume with the recipe's model.lora settings")
         return
     if not (checkpoint / "config.json").is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} has neither config.json nor adapter_model.safetensors")
@@ -125,7 +126,8 @@ def load_checkpoint(accelerator, checkpoint: str | Path, policy, critic_module: 
     _load_policy_weights(policy, checkpoint)
     missing, unexpected = critic_module.load_state_dict(load_file(str(checkpoint / "critic.safetensors")), strict=False)
     if unexpected:
-        raise ValueError(f"checkpoint {checkpoint} critic has keys this critic lacks: {unexpected[:3]}")
+        raise ValueError(f"checkpoint {checkpoint} critic has keys that this critic lacks: {unexpected[:3]}; "
+                         "resume with the recipe's ppo.critic and model.lora settings")
     for key, optimizer in optimizers.items():
         optimizer.load_state_dict(torch.load(checkpoint / f"{key}_optimizer.pt", weights_only=False))
     for key, scheduler in schedulers.items():

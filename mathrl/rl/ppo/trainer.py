@@ -1,9 +1,10 @@
 """PPO with a critic on transformers + accelerate: rollout, GAE, several clipped epochs per batch.
 
-One step: each process samples ``num_generations`` completions for its ``prompts_per_step`` prompts
-with the unwrapped policy, scores them with the guarded reward functions, computes old
-log-probabilities, reference log-probabilities and values, turns the scores into token rewards and
-GAE advantages, then runs ``epochs`` passes of minibatch updates over the batch.
+In one step, each process samples ``num_generations`` completions for each of its
+``prompts_per_step`` prompts with the unwrapped policy and scores them with the guarded reward
+functions. It then computes old log-probabilities, reference log-probabilities and values, and
+turns the scores into token rewards and GAE advantages. Last, it runs ``epochs`` passes of
+minibatch updates over the batch.
 """
 
 from __future__ import annotations
@@ -191,12 +192,15 @@ class PPOTrainer:
             if cfg.kl_coef > 0:
                 ref_logprobs.append(self._forward(rollout, rows, with_grad=False, reference=True)[0])
         batch = {"old_logprobs": torch.cat(old_logprobs), "values": torch.cat(values)}
+
+        # Unscored rows keep a zero mask, so they get no reward, no advantage and no loss.
         mask = rollout.completion_mask.float() * rollout.scored.float()[:, None].to(rollout.completion_mask.device)
         batch["mask"] = mask
         kl = None
         if cfg.kl_coef > 0:
             batch["ref_logprobs"] = torch.cat(ref_logprobs)
             kl = KL_ESTIMATORS.get(cfg.kl_estimator)(batch["old_logprobs"], batch["ref_logprobs"])
+
         rewards = token_rewards(rollout.scores.to(mask.device), mask, kl if cfg.kl_mode == "reward" else None,
                                 cfg.kl_coef)
         advantages, returns = ADVANTAGE_ESTIMATORS.get("gae")(rewards, batch["values"], mask, cfg.gamma, cfg.lam)
@@ -205,6 +209,7 @@ class PPOTrainer:
                    "value/explained_variance": explained_variance(batch["values"], returns, mask)}
         if kl is not None:
             metrics["loss/kl"] = masked_mean(kl, mask).item()
+
         if cfg.whiten_advantages:
             # Statistics over the scored tokens of every process, so each process scales alike.
             stats = torch.stack([(advantages * mask).sum(), (advantages ** 2 * mask).sum(), mask.sum()])
@@ -299,7 +304,7 @@ class PPOTrainer:
     # The loop
 
     def _reduce_metrics(self, metrics: dict) -> dict:
-        """Average each metric over processes (every process holds the same keys); drop non-finite values."""
+        """Average each metric over processes (every process has the same keys); drop non-finite values."""
         keys = sorted(metrics)
         values = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=self.accelerator.device)
         finite = torch.isfinite(values)

@@ -162,7 +162,7 @@ class PPOConfig:
     critic: str = "separate"
     """'separate': a value head on a copy of the backbone; 'shared': a value head on the policy's backbone."""
     critic_learning_rate: float | None = None
-    """Learning rate of a separate critic; None uses training.learning_rate."""
+    """Learning rate of the critic (of the value head alone with a shared critic); None uses training.learning_rate."""
     critic_warmup_steps: int = 0
     """Rollout steps at the start that train only the critic, so the first policy updates see useful values."""
 

@@ -101,7 +101,9 @@ class PPOTrainer:
 
         if critic is None:
             module = PolicyWithValueHead(model)
-            optimizer = optimizer_for(module, t.learning_rate)
+            optimizer = optimizer_for(module.policy, t.learning_rate)
+            optimizer.add_param_group({"params": list(module.value_head.parameters()),
+                                       "lr": cfg.critic_learning_rate or t.learning_rate})
             self.module, self.optimizer = acc.prepare(module, optimizer)
             self.critic, self.critic_optimizer = None, None
             self.optimizers = {"policy": self.optimizer}

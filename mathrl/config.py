@@ -21,7 +21,7 @@ from mathrl.moe.config import MoEConfig
 __all__ = [
     "RecipeError", "DatasetSpec", "FilterSpec", "DifficultyConfig", "AdaptivePassRateConfig",
     "RewardSpec", "ModelConfig", "LoraConfig", "DataConfig", "SFTConfig",
-    "GRPOConfig", "GenerationConfig", "TrainingConfig", "LoggingConfig", "EvalConfig", "Recipe",
+    "GRPOConfig", "PPOConfig", "GenerationConfig", "TrainingConfig", "LoggingConfig", "EvalConfig", "Recipe",
     "load_recipe", "apply_overrides", "recipe_to_dict", "from_dict",
 ]
 
@@ -190,6 +190,44 @@ class GRPOConfig:
 
 
 @dataclass
+class PPOConfig:
+    num_generations: int = 4
+    """Completions sampled per prompt; PPO needs no group, so 1 is allowed."""
+    epochs: int = 2
+    """Passes over each rollout batch."""
+    minibatch_size: int = 16
+    """Completions per optimizer step on each process; must divide prompts_per_step * num_generations."""
+    gamma: float = 1.0
+    """Discount factor of the per-token returns."""
+    lam: float = 0.95
+    """GAE lambda: 1 gives Monte-Carlo returns minus the value, 0 the one-step TD error."""
+    epsilon: float = 0.2
+    """Lower clip range of the importance ratio."""
+    epsilon_high: float | None = None
+    """Upper clip range (clip-higher); None uses epsilon."""
+    value_clip: float | None = 0.2
+    """New values stay within this distance of the rollout values in the clipped value loss; None turns clipping off."""
+    vf_coef: float = 0.5
+    """Weight of the value loss (with a shared critic it is added to the policy loss)."""
+    kl_coef: float = 0.0
+    """Weight of the KL divergence to the reference model; 0 loads no reference."""
+    kl_mode: str = "reward"
+    """'reward': a per-token penalty in the reward; 'loss': a term in the policy loss."""
+    kl_estimator: str = "k3"
+    """Per-token KL estimator: k1 (log ratio), k2 (half squared log ratio) or k3 (non-negative, low variance)."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus subtracted from the policy loss."""
+    whiten_advantages: bool = True
+    """Normalise advantages to mean 0 and standard deviation 1 over the batch's scored tokens (all processes)."""
+    critic: str = "separate"
+    """'separate': a value head on a copy of the backbone; 'shared': a value head on the policy's backbone."""
+    critic_learning_rate: float | None = None
+    """Learning rate of the critic (of the value head alone with a shared critic); None uses training.learning_rate."""
+    critic_warmup_steps: int = 0
+    """Rollout steps at the start that train only the critic, so the first policy updates see useful values."""
+
+
+@dataclass
 class GenerationConfig:
     max_prompt_length: int | None = 512
     """Prompts are left-truncated to this many tokens; None keeps them whole."""
@@ -257,12 +295,13 @@ class Recipe:
     num_threads: int | None = None
     """CPU threads per process; None uses OMP_NUM_THREADS when set, else the cores divided by the local processes."""
     algorithm: str = "grpo"
-    """Trainer to run."""
+    """Trainer to run: grpo (TRL's GRPOTrainer and its loss variants) or ppo (mathrl's PPO with a critic)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec("accuracy")])
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     moe: MoEConfig = field(default_factory=MoEConfig)
@@ -270,9 +309,11 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
-        if self.algorithm not in ("grpo",):
-            raise RecipeError(f"algorithm: invalid value {self.algorithm!r}; valid values: grpo")
-        if self.grpo.num_generations < 2:
+        if self.algorithm not in ("grpo", "ppo"):
+            raise RecipeError(f"algorithm: invalid value {self.algorithm!r}; valid values: grpo, ppo")
+        if self.algorithm == "ppo":
+            self._check_ppo()
+        elif self.grpo.num_generations < 2:
             raise RecipeError(f"grpo.num_generations must be >= 2 for a group baseline, got {self.grpo.num_generations}")
         if self.eval.temperature == 0 and self.eval.samples > 1:
             raise RecipeError(f"eval.samples={self.eval.samples} needs eval.temperature > 0 (0 decodes greedily)")
@@ -280,6 +321,28 @@ class Recipe:
             raise RecipeError("sft.stop_at_accuracy needs a data.dev set; set data.dev or sft.stop_at_accuracy: null")
         if self.training.eval_steps and self.data.dev is None:
             raise RecipeError("training.eval_steps needs a data.dev set; set data.dev or training.eval_steps: 0")
+
+    def _check_ppo(self) -> None:
+        p = self.ppo
+        for key, valid in (("kl_mode", ("reward", "loss")), ("kl_estimator", ("k1", "k2", "k3")),
+                           ("critic", ("separate", "shared"))):
+            if getattr(p, key) not in valid:
+                raise RecipeError(f"ppo.{key}: invalid value {getattr(p, key)!r}; valid values: {', '.join(valid)}")
+        for key in ("num_generations", "epochs", "minibatch_size"):
+            if getattr(p, key) < 1:
+                raise RecipeError(f"ppo.{key} must be >= 1, got {getattr(p, key)}")
+        rollout = self.training.prompts_per_step * p.num_generations
+        if rollout % p.minibatch_size:
+            raise RecipeError(f"ppo.minibatch_size={p.minibatch_size} must divide training.prompts_per_step * "
+                              f"ppo.num_generations = {rollout}; change one of them")
+        if not 0 <= p.gamma <= 1 or not 0 <= p.lam <= 1:
+            raise RecipeError(f"ppo.gamma and ppo.lam must lie in [0, 1], got {p.gamma} and {p.lam}")
+        if p.epsilon <= 0 or (p.epsilon_high is not None and p.epsilon_high <= 0):
+            raise RecipeError(f"ppo.epsilon and ppo.epsilon_high must be > 0, got {p.epsilon} and {p.epsilon_high}")
+        if p.value_clip is not None and p.value_clip <= 0:
+            raise RecipeError(f"ppo.value_clip must be > 0 or null (no clipping), got {p.value_clip}")
+        if p.kl_coef < 0 or p.vf_coef < 0 or p.entropy_coef < 0:
+            raise RecipeError("ppo.kl_coef, ppo.vf_coef and ppo.entropy_coef must be >= 0")
 
 
 # ---------------------------------------------------------------------------------------------

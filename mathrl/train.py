@@ -1,4 +1,4 @@
-"""Train a math model from a recipe: optional SFT warm start, then GRPO, then evaluation.
+"""Train a math model from a recipe: optional SFT warm start, then GRPO or PPO, then evaluation.
 
 One process (CPU or one GPU)::
 
@@ -181,31 +181,35 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
         if state.is_main_process:
             save_model_atomic(model, tokenizer, sft_dir)
         state.wait_for_everyone()
+        # TRL's SFTTrainer leaves a wrapped `forward` on the model object; a deep copy of it (such as
+        # GRPO's reference model when beta > 0) would still run the live policy. Reload a clean copy.
+        model = load_model(str(sft_dir), dtype=recipe.model.dtype, tokenizer=tokenizer)
 
     before = {}
     if eval_sets and recipe.eval.before_rl and state.is_main_process:
         before = _evaluate_sets(recipe, model, tokenizer, eval_sets, run_dir / "eval" / "before_rl", "before RL")
     state.wait_for_everyone()
 
-    from mathrl.rl.grpo import build_grpo_trainer
-
-    grpo_started = time.perf_counter()
-    from mathrl.models.lora import build_peft_config
+    if recipe.algorithm == "ppo":
+        from mathrl.rl.ppo import build_ppo_trainer as build_trainer
+    else:
+        from mathrl.rl.grpo import build_grpo_trainer as build_trainer
 
     if recipe.model.lora.enable and (sft_dir / "config.json").is_file():
         # Adapters are trained on top of the warm-started weights; record them as the adapter's base.
         model.config._name_or_path = model.name_or_path = str(sft_dir.resolve())
 
-    trainer, dev = build_grpo_trainer(recipe, model, tokenizer, train_records, run_dir,
-                                      MetricsCallback(run_dir, "grpo", recipe.logging.tensorboard), dev_records,
-                                      peft_config=build_peft_config(recipe.model.lora))
+    stage = recipe.algorithm
+    rl_started = time.perf_counter()
+    trainer, dev = build_trainer(recipe, model, tokenizer, train_records, run_dir,
+                                 MetricsCallback(run_dir, stage, recipe.logging.tensorboard), dev_records)
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
     if resume:
-        logger.info("resuming GRPO from %s", checkpoint or "the start (no checkpoint found)")
-        if checkpoint:
+        logger.info("resuming %s from %s", stage.upper(), checkpoint or "the start (no checkpoint found)")
+        if checkpoint and hasattr(trainer, "load_extra_state"):
             trainer.load_extra_state(checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
-    summary["grpo"] = {"steps": trainer.state.global_step, "seconds": round(time.perf_counter() - grpo_started, 1)}
+    summary[stage] = {"steps": trainer.state.global_step, "seconds": round(time.perf_counter() - rl_started, 1)}
 
     final_model = trainer.model
     if hasattr(final_model, "merge_and_unload"):
@@ -213,14 +217,14 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
             save_model_atomic(final_model, tokenizer, run_dir / "final_adapter")
         final_model = final_model.merge_and_unload()
     if dev is not None:
-        summary["grpo"]["dev_curve"] = dev.history
+        summary[stage]["dev_curve"] = dev.history
         if recipe.training.keep_best and dev.best is not None and (run_dir / "best").is_dir():
             final_dev = dev.measure(final_model)
             if dev.best[1] > final_dev:
                 logger.info("final dev accuracy %.1f%% is below the best %.1f%% (step %d); using the best model",
                             100 * final_dev, 100 * dev.best[1], dev.best[0])
                 final_model = load_model(str(run_dir / "best"), dtype=recipe.model.dtype)
-                summary["grpo"]["final_is_best_step"] = dev.best[0]
+                summary[stage]["final_is_best_step"] = dev.best[0]
 
     after = {}
     if state.is_main_process:

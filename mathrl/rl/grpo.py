@@ -22,6 +22,7 @@ from trl import GRPOTrainer
 from mathrl.config import Recipe
 from mathrl.data.passrate import PassRateTracker, SkipSolvedSampler
 from mathrl.data.prompts import to_trl_rows
+from mathrl.models.lora import build_peft_config
 from mathrl.rl.callbacks import DevAccuracyCallback, MetricsCallback
 from mathrl.rl.checkpoint import AtomicCheckpointMixin, save_model_atomic
 from mathrl.rl.dynamic_sampling import concat_batches, informative_groups, select_rows
@@ -255,7 +256,7 @@ def _training_rows(records: list[dict], template: str) -> list[dict]:
 def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dict], run_dir: Path,
                        metrics: MetricsCallback, dev_records: list[dict] | None = None,
                        metric_sources: list[Callable[[], dict]] | None = None,
-                       peft_config=None) -> tuple[MathGRPOTrainer, DevAccuracyCallback | None]:
+                       ) -> tuple[MathGRPOTrainer, DevAccuracyCallback | None]:
     """Return a ready GRPO trainer (and its dev-accuracy callback, when the recipe asks for one)."""
     reward_funcs, weights = build_reward_funcs(recipe.rewards)
     adaptive = recipe.data.adaptive_pass_rate
@@ -295,7 +296,7 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
         processing_class=tokenizer,
         callbacks=callbacks,
         metric_sources=metric_sources,
-        peft_config=peft_config,
+        peft_config=build_peft_config(recipe.model.lora),
         dynamic_sampling=recipe.grpo.dynamic_sampling,
         max_rounds=recipe.grpo.dynamic_sampling_max_rounds,
         max_bad_steps=recipe.training.max_bad_steps,

@@ -21,3 +21,21 @@ def informative_on_odd_levels(completions, level, **columns):
     """Constant reward on even-level problems (zero-advantage groups), length-based on odd levels."""
     return [float(len(c[-1]["content"] if isinstance(c, list) else c)) if lv % 2 else 1.0
             for c, lv in zip(completions, level)]
+
+
+def always_infinite(completions, **columns):
+    """An infinite reward makes every PPO advantage non-finite."""
+    return [float("inf") for _ in completions]
+
+
+class InfiniteFirstCall:
+    """Infinite on the first call of each instance, then the same as prefer_short."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, completions, **columns):
+        self.calls += 1
+        if self.calls == 1:
+            return [float("inf") for _ in completions]
+        return prefer_short(completions)

@@ -96,3 +96,16 @@ def test_adaptive_pass_rate_needs_a_listed_reward(tmp_path):
     recipe = _recipe(tmp_path, f"rewards=[{{name: '{REWARDS}:prefer_short'}}]", "data.adaptive_pass_rate.enable=true")
     with pytest.raises(ValueError, match="adaptive_pass_rate.reward='accuracy' is not among"):
         run(recipe)
+
+
+def test_reference_model_is_independent_after_warm_start(tmp_path):
+    # With beta > 0, GRPO copies the model as its reference; after the SFT warm start that copy
+    # must stay frozen while the policy trains, so the KL term becomes non-zero.
+    recipe = load_recipe(SMOKE, ["logging.progress=false", "eval.datasets=[]", "training.save_steps=0",
+                                 f"rewards=[{{name: '{REWARDS}:prefer_short'}}]", "grpo.beta=0.5",
+                                 "training.learning_rate=0.05", "training.max_steps=3"], output_dir=str(tmp_path))
+    run(recipe)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    kl = [r["loss/kl"] for r in records if r["stage"] == "grpo" and "loss/kl" in r]
+    assert len(kl) == 3
+    assert kl[-1] > 0, f"KL to the reference stayed {kl}: the reference follows the policy"

@@ -110,6 +110,22 @@ def _evaluate_sets(recipe: Recipe, model, tokenizer, eval_sets: dict, out_dir: P
     return results
 
 
+def _ensure_loadable_reference(model, tokenizer, run_dir: Path, state) -> None:
+    """Make the starting policy loadable by path: TRL builds GRPO's reference model with from_pretrained
+    on ``config._name_or_path``, which a preset name or an in-memory model does not satisfy."""
+    from mathrl.models import PRESETS
+    from mathrl.rl.checkpoint import save_model_atomic
+
+    source = model.config._name_or_path
+    if source and source not in PRESETS and (Path(source).is_dir() or not Path(source).exists()):
+        return  # a model folder or a hub id
+    reference = run_dir / "reference_model"
+    if state.is_main_process:
+        save_model_atomic(model, tokenizer, reference)
+    state.wait_for_everyone()
+    model.config._name_or_path = model.name_or_path = str(reference.resolve())
+
+
 def _write_summary(run_dir: Path, before: dict, after: dict, extra: dict) -> None:
     lines = ["# Run summary", "", "| eval set | n | before RL | after RL | change |", "|---|---|---|---|---|"]
     for name, metrics in after.items():
@@ -198,6 +214,9 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     if recipe.model.lora.enable and (sft_dir / "config.json").is_file():
         # Adapters are trained on top of the warm-started weights; record them as the adapter's base.
         model.config._name_or_path = model.name_or_path = str(sft_dir.resolve())
+
+    if recipe.algorithm == "grpo" and recipe.grpo.beta > 0 and not recipe.model.lora.enable:
+        _ensure_loadable_reference(model, tokenizer, run_dir, state)
 
     stage = recipe.algorithm
     rl_started = time.perf_counter()

@@ -98,11 +98,13 @@ def test_adaptive_pass_rate_needs_a_listed_reward(tmp_path):
         run(recipe)
 
 
-def test_reference_model_is_independent_after_warm_start(tmp_path):
-    # With beta > 0, GRPO copies the model as its reference; after the SFT warm start that copy
-    # must stay frozen while the policy trains, so the KL term becomes non-zero.
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_reference_model_stays_frozen(tmp_path, warm_start):
+    # With beta > 0, TRL loads the reference model by path: the warm-started model, or the preset's
+    # starting weights saved in the run folder. It must stay frozen while the policy trains.
     recipe = load_recipe(SMOKE, ["logging.progress=false", "eval.datasets=[]", "training.save_steps=0",
                                  f"rewards=[{{name: '{REWARDS}:prefer_short'}}]", "grpo.beta=0.5",
+                                 f"sft.enable={str(warm_start).lower()}",
                                  "training.learning_rate=0.05", "training.max_steps=3"], output_dir=str(tmp_path))
     run(recipe)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -221,11 +221,14 @@ class KernelChooser:
         tokens = torch.randn(plan.token_index.numel(), x.shape[-1], device=x.device, dtype=x.dtype,
                              generator=generator).requires_grad_(backward)
         timings = {}
-        for name in self.candidates(x, weights):
-            try:
-                timings[name] = self._time(name, tokens, probe, plan, backward)
-            except RuntimeError as error:  # a kernel that rejects these operands is not a candidate
-                logger.debug("expert kernel %s failed on %s: %s", name, tuple(tokens.shape), error)
+        # Identity saved-tensor hooks shield the probe's graph from those of an enclosing
+        # activation checkpoint, which would otherwise count the probe's saved tensors.
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+            for name in self.candidates(x, weights):
+                try:
+                    timings[name] = self._time(name, tokens, probe, plan, backward)
+                except RuntimeError as error:  # a kernel that rejects these operands is not a candidate
+                    logger.debug("expert kernel %s failed on %s: %s", name, tuple(tokens.shape), error)
         choice = min(timings, key=timings.get)
         logger.info("expert kernel for %d slots, E=%d, H=%d%s: %s (ms: %s)", num_slots, weights.num_experts,
                     x.shape[-1], " with backward" if backward else "", choice,

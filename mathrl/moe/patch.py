@@ -180,18 +180,21 @@ def enable(model, config: MoEConfig | dict | None = None):
         runtime.patched.append((experts, router, frozen))
         runtime.layers[layer] = state
 
+    # The hooks find the runtime through the module they run on, so that a deep copy of the model
+    # uses its own copy of the runtime.
     base = hf_model.base_model
-    runtime.hooks = [
-        base.register_forward_pre_hook(_pre_forward_hook(runtime, hf_model, base), with_kwargs=True),
-        base.register_forward_hook(lambda module, args, output: runtime.end_forward(), always_call=True),
-    ]
+    base._mathrl_moe = runtime
     hf_model._mathrl_moe = runtime
+    runtime.hooks = [
+        base.register_forward_pre_hook(_pre_forward_hook(base), with_kwargs=True),
+        base.register_forward_hook(_post_forward_hook, always_call=True),
+    ]
     logger.info("mathrl.moe enabled on %d MoE layers of %s (capacity %s)", len(blocks), type(hf_model).__name__,
                 config.capacity_mode.value)
     return model
 
 
-def _pre_forward_hook(runtime: MoERuntime, hf_model: PreTrainedModel, base: torch.nn.Module):
+def _pre_forward_hook(base: torch.nn.Module):
     signature = inspect.signature(base.forward)
 
     def hook(module, args, kwargs):
@@ -199,13 +202,17 @@ def _pre_forward_hook(runtime: MoERuntime, hf_model: PreTrainedModel, base: torc
             bound = signature.bind_partial(*args, **kwargs).arguments
         except TypeError:
             bound = kwargs
-        checkpointing = getattr(hf_model, "is_activation_checkpointing", None)
-        if checkpointing is None:  # transformers < 5.25 names it is_gradient_checkpointing
-            checkpointing = getattr(hf_model, "is_gradient_checkpointing", False)
-        runtime.keep_layout = bool(checkpointing and torch.is_grad_enabled() and module.training)
+        runtime = module._mathrl_moe
+        # Activation checkpointing recomputes layers in backward, after this forward has ended.
+        runtime.keep_layout = bool(torch.is_grad_enabled() and module.training and any(
+            getattr(m, "gradient_checkpointing", False) for m in module.modules()))
         runtime.begin_forward(bound.get("input_ids"), bound.get("inputs_embeds"), bound.get("attention_mask"))
 
     return hook
+
+
+def _post_forward_hook(module, args, output):
+    module._mathrl_moe.end_forward()
 
 
 def disable(model):
@@ -221,7 +228,9 @@ def disable(model):
         for name, requires_grad in frozen.items():
             router.get_parameter(name).requires_grad_(requires_grad)
     hf_model.set_experts_implementation(runtime.previous_implementation)
-    del hf_model._mathrl_moe
+    del hf_model.base_model._mathrl_moe
+    if hasattr(hf_model, "_mathrl_moe"):
+        del hf_model._mathrl_moe
     return model
 
 

@@ -5,9 +5,10 @@ order, so that each expert's tokens are contiguous. Combine multiplies each expe
 its routing weight and adds it back to its token row with `index_add`. No step builds a one-hot
 (N, E) or (N, E, C) tensor.
 
-Legend: a *slot* is one assignment of a token to one of its K experts. Slot ids are k-major,
-``slot = k * N + token``, so a stable sort by expert gives every token's first choice priority
-over all second choices when a fixed capacity drops slots (batch-priority routing as in GShard).
+Legend: a *slot* is one assignment of a token to one of its K experts, ``slot = token * K + k``
+(the row-major flattening of the (N, K) top-k tensors). Under a fixed capacity, every token's
+first choice has priority over all second choices, then token order (batch-priority routing as
+in GShard).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class DispatchPlan:
     expert_index: torch.Tensor  # (S,) expert of each sorted slot, non-decreasing
     counts: torch.Tensor  # (E,) kept slots per expert (int64, on device)
     requested: torch.Tensor  # (E,) routed slots per expert before capacity drops
-    dropped: torch.Tensor  # () slots dropped by the capacity
+    dropped: torch.Tensor | None  # () slots dropped by the capacity; None when nothing can drop
     capacity: int | None  # C, the slots each expert may take; None when dropless
 
     @property
@@ -54,7 +55,9 @@ def fixed_capacity(num_slots: int, num_experts: int, capacity_factor: float) -> 
 
 
 def _count(expert_ids: torch.Tensor, num_experts: int) -> torch.Tensor:
-    # scatter_add instead of bincount: bincount with a data-dependent size syncs with the host on CUDA.
+    if expert_ids.device.type == "cpu":
+        return torch.bincount(expert_ids, minlength=num_experts)
+    # scatter_add instead of bincount: bincount sizes its result from the data, a host sync on CUDA.
     counts = torch.zeros(num_experts, dtype=torch.int64, device=expert_ids.device)
     return counts.scatter_add_(0, expert_ids, torch.ones_like(expert_ids))
 
@@ -71,17 +74,19 @@ def plan_dispatch(
     with the host; adaptive mode reads the max load and fixed mode the kept count (one sync each).
     """
     num_tokens, top_k = top_k_index.shape
-    expert_ids = top_k_index.t().reshape(-1).long()  # (K*N,) k-major slot ids
-    expert_sorted, slot_order = torch.sort(expert_ids, stable=True)  # (K*N,)
+    expert_ids = top_k_index.reshape(-1).long()  # (N*K,) expert of each slot
     requested = _count(expert_ids, num_experts)  # (E,)
-    dropped = torch.zeros((), dtype=torch.int64, device=expert_ids.device)
-    counts = requested
-    capacity = None
-
     mode = CapacityMode(capacity_mode)
-    if mode is CapacityMode.ADAPTIVE:
-        capacity = int(requested.max())  # host sync: the smallest capacity that drops nothing
-    elif mode is CapacityMode.FIXED:
+    capacity = None
+    dropped = None
+    counts = requested
+
+    if mode is CapacityMode.FIXED:
+        # Sort by (expert, k, token) so that the first positions of each group, the kept ones, go
+        # to first choices.
+        rank = torch.arange(top_k, device=expert_ids.device).repeat(num_tokens)  # (N*K,) k of each slot
+        _, slot_order = torch.sort(expert_ids * top_k + rank, stable=True)
+        expert_sorted = expert_ids[slot_order]
         capacity = fixed_capacity(expert_ids.numel(), num_experts, capacity_factor)
         starts = torch.cumsum(requested, dim=0) - requested
         position = torch.arange(expert_ids.numel(), device=expert_ids.device) - starts[expert_sorted]
@@ -90,13 +95,17 @@ def plan_dispatch(
         dropped = (~keep).sum()
         slot_order = slot_order[keep]  # host sync: the kept count sizes the result
         expert_sorted = expert_sorted[keep]
+    else:
+        expert_sorted, slot_order = torch.sort(expert_ids, stable=True)  # (N*K,)
+        if mode is CapacityMode.ADAPTIVE:
+            capacity = int(requested.max())  # host sync: the smallest capacity that drops nothing
 
     return DispatchPlan(
         num_tokens=num_tokens,
         top_k=top_k,
         num_experts=num_experts,
         slot_order=slot_order,
-        token_index=slot_order % num_tokens,
+        token_index=torch.div(slot_order, top_k, rounding_mode="floor"),
         expert_index=expert_sorted,
         counts=counts,
         requested=requested,
@@ -117,7 +126,7 @@ def combine(expert_output: torch.Tensor, top_k_weights: torch.Tensor, plan: Disp
     The sum runs in the promoted dtype of outputs and weights (fp32 with an fp32 router), and rows
     of tokens whose every slot was dropped stay zero.
     """
-    slot_weights = top_k_weights.t().reshape(-1).index_select(0, plan.slot_order)  # (S,)
+    slot_weights = top_k_weights.reshape(-1).index_select(0, plan.slot_order)  # (S,)
     weighted = expert_output * slot_weights.unsqueeze(-1)  # (S, H)
     dtype = out_dtype or weighted.dtype
     out = torch.zeros(plan.num_tokens, expert_output.shape[-1], dtype=dtype, device=expert_output.device)

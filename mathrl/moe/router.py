@@ -123,7 +123,7 @@ class SigmoidGroupTopK(Gating):
 
 def router_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Return the entropy in nats of each row of a distribution. Shapes: (N, E) -> (N,)."""
-    return -(probs * torch.log(probs.clamp_min(1e-20))).sum(dim=-1)
+    return torch.special.entr(probs).sum(dim=-1)
 
 
 def router_logits(hidden_states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

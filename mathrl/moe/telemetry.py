@@ -28,12 +28,14 @@ class LayerStats:
 
     @staticmethod
     def _add(total: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
-        value = value.detach().to(torch.float64)
-        return value.clone() if total is None else total.add_(value.to(total.device))
+        if total is None:
+            return value.detach().to(torch.float64, copy=True)
+        return total.add_(value.detach())  # one kernel: add_ casts into the float64 total
 
-    def add_load(self, requested: torch.Tensor, dropped: torch.Tensor) -> None:
+    def add_load(self, requested: torch.Tensor, dropped: torch.Tensor | None) -> None:
         self.tokens = self._add(self.tokens, requested)
-        self.dropped = self._add(self.dropped, dropped)
+        if dropped is not None:
+            self.dropped = self._add(self.dropped, dropped)
 
     def add_entropy(self, entropy_sum: torch.Tensor, count: torch.Tensor) -> None:
         self.entropy_sum = self._add(self.entropy_sum, entropy_sum)
@@ -53,7 +55,7 @@ def _layer_values(stats: LayerStats) -> list[torch.Tensor]:
     values = [
         tokens.std(unbiased=False) / mean,  # load_cv
         tokens.max() / mean,  # max_mean_load
-        stats.dropped if stats.dropped is not None else nan.to(device),
+        stats.dropped if stats.dropped is not None else torch.zeros((), dtype=torch.float64, device=device),
         tokens.sum(),
         stats.entropy_sum if stats.entropy_sum is not None else nan.to(device),
         stats.entropy_count if stats.entropy_count is not None else nan.to(device),

@@ -25,7 +25,7 @@ __all__ = ["DispatchPlan", "plan_dispatch", "permute", "combine", "fixed_capacit
 
 @dataclass
 class DispatchPlan:
-    """Where each kept slot goes. S is the number of kept slots (N*K when nothing is dropped)."""
+    """Destination of each kept slot. S is the number of kept slots (N*K when nothing is dropped)."""
 
     num_tokens: int  # N
     top_k: int  # K

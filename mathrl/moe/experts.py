@@ -1,9 +1,10 @@
 """Expert MLPs on dispatched tokens: grouped matmul, padded batched matmul or a per-expert loop.
 
-All three kernels take the tokens in expert order (see `dispatch`) and never index the 3-D expert
-weights per expert under autograd: the backward of ``weight[e]`` allocates a gradient the size of
-all experts for every expert, which made transformers' eager path 18x slower at 64 experts.
-`KernelChooser` measures the kernels once per shape bucket and caches the fastest.
+All three kernels take the tokens in expert order (see `dispatch`). None of them indexes the 3-D
+expert weights per expert under autograd, because the backward of ``weight[e]`` allocates a
+gradient the size of all experts for every expert; at 64 experts that dominates the backward of
+transformers' eager experts (see benchmarks/moe_layer.py). `KernelChooser` measures the kernels
+once per shape bucket and caches the fastest.
 """
 
 from __future__ import annotations
@@ -175,14 +176,17 @@ class KernelChooser:
     """Pick the fastest kernel per shape bucket by timing each candidate once, then cache the pick.
 
     The bucket key is (device, dtype, E, H, I, S rounded up to a power of two, with or without
-    backward). `forced` skips the measurement.
+    backward). `forced` skips the measurement. Each candidate runs at least `min_repeats` times
+    and at most `max_repeats` times, stopping once it has used `budget_s` seconds.
     """
 
-    def __init__(self, forced: str = "auto", repeats: int = 2):
+    def __init__(self, forced: str = "auto", min_repeats: int = 3, max_repeats: int = 20, budget_s: float = 0.05):
         if forced != "auto" and forced not in KERNELS:
             raise ValueError(f"unknown expert kernel {forced!r}; valid names: auto, {', '.join(KERNELS.names())}")
         self.forced = forced
-        self.repeats = repeats
+        self.min_repeats = min_repeats
+        self.max_repeats = max_repeats
+        self.budget_s = budget_s
         self.choices: dict[tuple, str] = {}
 
     def candidates(self, x: torch.Tensor, weights: ExpertWeights) -> list[str]:
@@ -245,9 +249,11 @@ class KernelChooser:
                 torch.cuda.synchronize(tokens.device)
 
         run()  # warm-up
-        best = float("inf")
-        for _ in range(self.repeats):
+        # The minimum of several runs, repeated while cheap, resists load from other processes.
+        best, spent, repeats = float("inf"), 0.0, 0
+        while repeats < self.min_repeats or (repeats < self.max_repeats and spent < self.budget_s):
             start = time.perf_counter()
             run()
-            best = min(best, time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            best, spent, repeats = min(best, elapsed), spent + elapsed, repeats + 1
         return best

@@ -83,9 +83,11 @@ class TopKSoftmax(Gating):
 @GATINGS.register("sigmoid_group_topk")
 @dataclass
 class SigmoidGroupTopK(Gating):
-    """Sigmoid scores; choice by scores plus a correction bias, limited to the best `topk_group`
-    of `n_group` expert groups (a group scores the sum of its two best experts); weights are the
-    chosen sigmoid scores, optionally renormalised, times `routed_scaling_factor` (DeepSeek-V3).
+    """Group-limited top-k over sigmoid scores plus a correction bias (DeepSeek-V3).
+
+    Only experts of the best `topk_group` of `n_group` groups compete, and a group scores the sum
+    of its two best experts. The weights are the chosen sigmoid scores without the bias, optionally
+    renormalised, times `routed_scaling_factor`.
     """
 
     top_k: int

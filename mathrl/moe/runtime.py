@@ -1,10 +1,11 @@
 """Per-model and per-layer state of the runtime, and the two forwards it installs.
 
-`MoERuntime` is the per-model context object. A forward pre-hook on the model's base module (the
-one that receives ``attention_mask``) stores the current token layout (B, T) and the mask of
-real tokens on it, because transformers does not pass the mask to MoE blocks; a forward hook
-clears them when the forward ends. With gradient checkpointing on and grad enabled, the layout
-stays until the next forward, so that the recomputation in backward sees the same tokens.
+`MoERuntime` is the per-model context object. Transformers does not pass the attention mask to
+MoE blocks, so a forward pre-hook on the model's base module (the one that receives
+``attention_mask``) stores the current token layout (B, T) and the mask of real tokens on the
+runtime, and a forward hook clears them when the forward ends. With activation checkpointing on
+and grad enabled, the layout stays until the next forward, so that the recomputation in backward
+dispatches the same tokens.
 
 `LayerState.route` replaces each router's forward and `LayerState.run_experts` is registered as
 the ``"mathrl"`` implementation of transformers' `ExpertsInterface`. Both keep transformers'
@@ -42,13 +43,11 @@ class MoERuntime:
         self.recorder: RoutingRecorder | None = None
         self.replay: Routing | None = None
         self.forward_id = 0
-        self.keep_layout = False  # set by the patch when gradient checkpointing recomputes layers
+        self.keep_layout = False  # True while activation checkpointing will recompute layers in backward
         self.batch_shape: tuple[int, int] | None = None
         self.mask: torch.Tensor | None = None  # (B, T) bool, True on real tokens
         self._token_index = _UNSET
         self._warned_mask = False
-
-    # -- forward context -------------------------------------------------------------------------
 
     def begin_forward(self, input_ids, inputs_embeds, attention_mask) -> None:
         """Store the token layout and the mask of the current tokens (the last T mask columns)."""
@@ -66,8 +65,9 @@ class MoERuntime:
         elif not self._warned_mask:
             self._warned_mask = True
             shape = getattr(attention_mask, "shape", type(attention_mask).__name__)
-            logger.warning("attention_mask %s is not a 2-D (B, >=T) mask for tokens %s; every token is "
-                           "dispatched (padding-aware dispatch needs the 2-D mask)", shape, self.batch_shape)
+            logger.warning("attention_mask of shape %s is not a 2-D (B, >=T) mask for tokens of shape %s, so "
+                           "every token is dispatched; pass the 2-D mask for padding-aware dispatch",
+                           shape, self.batch_shape)
 
     def end_forward(self) -> None:
         if not self.keep_layout:
@@ -75,12 +75,12 @@ class MoERuntime:
             self.mask = None
             self._token_index = _UNSET
 
-    def _matches(self, num_rows: int) -> bool:
+    def matches_layout(self, num_rows: int) -> bool:
         return self.batch_shape is not None and self.batch_shape[0] * self.batch_shape[1] == num_rows
 
     def real_rows(self, num_rows: int) -> torch.Tensor | None:
         """(B*T,) bool of real tokens in the current forward, or None when every row counts as real."""
-        if self.mask is None or not self._matches(num_rows):
+        if self.mask is None or not self.matches_layout(num_rows):
             return None
         return self.mask.reshape(-1)
 
@@ -146,7 +146,7 @@ class LayerState:
                 self.stats.add_route_change(changed.sum(), compared.sum())
 
         if runtime.recorder is not None:
-            layout = runtime.batch_shape if runtime._matches(hidden.shape[0]) else None
+            layout = runtime.batch_shape if runtime.matches_layout(hidden.shape[0]) else None
             runtime.recorder.add(runtime.forward_id, self.layer, indices, layout, real, self.num_experts)
         if config.telemetry:
             with torch.no_grad():

@@ -1,7 +1,7 @@
 """Per-layer router and load statistics, accumulated on the device and read in one sync.
 
-The forward adds into small device tensors (no `.item()` in the hot path); `collect_metrics`
-reads every layer with a single host copy and resets the accumulators.
+The forward adds into small device tensors and never calls `.item()`. `collect_metrics` reads
+every layer with a single host copy and resets the accumulators.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_replay_forces_recorded_routing_after_update(make_model, make_batch):
 
     with moe.record_routing(model) as fresh, torch.no_grad():
         model(ids, attention_mask=mask)
-    # Only layer 0 sees the same input in both forwards; deeper layers follow the replayed ones.
+    # Only layer 0 gets the same input in both forwards. Deeper layers depend on the replayed choices.
     first = moe.Routing({0: routing.indices[0]})
     fresh_first = moe.Routing({0: fresh.routing.indices[0]})
     assert moe.route_change_frac(first, fresh_first) == pytest.approx(metrics["moe/layer0/route_change_frac"])

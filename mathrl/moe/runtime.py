@@ -44,14 +44,18 @@ class MoERuntime:
         self.replay: Routing | None = None
         self.forward_id = 0
         self.keep_layout = False  # True while activation checkpointing will recompute layers in backward
+        self.in_forward = False
         self.batch_shape: tuple[int, int] | None = None
         self.mask: torch.Tensor | None = None  # (B, T) bool, True on real tokens
+        self.forward_replay: Routing | None = None  # the replay active when the forward began
         self._token_index = _UNSET
         self._warned_mask = False
 
     def begin_forward(self, input_ids, inputs_embeds, attention_mask) -> None:
         """Store the token layout and the mask of the current tokens (the last T mask columns)."""
         self.forward_id += 1
+        self.in_forward = True
+        self.forward_replay = self.replay
         self._token_index = _UNSET
         tokens = input_ids if input_ids is not None else inputs_embeds
         self.batch_shape = tuple(tokens.shape[:2]) if tokens is not None and tokens.dim() >= 2 else None
@@ -71,8 +75,10 @@ class MoERuntime:
 
     def end_forward(self) -> None:
         if not self.keep_layout:
+            self.in_forward = False
             self.batch_shape = None
             self.mask = None
+            self.forward_replay = None
             self._token_index = _UNSET
 
     def matches_layout(self, num_rows: int) -> bool:
@@ -95,12 +101,17 @@ class MoERuntime:
         return self._token_index
 
     def replay_indices(self, layer: int, num_rows: int) -> torch.Tensor | None:
-        """(B*T, K) int64 replayed experts of `layer` for the current forward, or None without replay."""
-        if self.replay is None:
+        """(B*T, K) int64 replayed experts of `layer` for the current forward, or None without replay.
+
+        Inside a model forward this is the replay that was active when the forward began, so that
+        activation checkpointing recomputes with it even after `replay_routing` has exited.
+        """
+        replay = self.forward_replay if self.in_forward else self.replay
+        if replay is None:
             return None
-        if layer not in self.replay.indices:
+        if layer not in replay.indices:
             raise ValueError(f"the replayed routing has no entry for MoE layer {layer}")
-        indices = self.replay.indices[layer]
+        indices = replay.indices[layer]
         shape = tuple(indices.shape[:2])
         if (self.batch_shape is not None and shape != self.batch_shape) or shape[0] * shape[1] != num_rows:
             raise ValueError(f"the replayed routing has token layout {shape} but this forward has "

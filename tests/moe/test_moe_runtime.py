@@ -202,8 +202,17 @@ def test_gradient_checkpointing_keeps_padding_layout(make_model, make_batch):
     reference.train()
     model.train()
     ids, mask = make_batch()
+    with moe.record_routing(reference) as recorder, torch.no_grad():
+        reference(ids, attention_mask=mask)
+    with torch.no_grad():  # change the router so that replayed and fresh routing differ
+        for m in (reference, model):
+            for layer in m.model.layers:
+                layer.mlp.gate.weight.add_(torch.randn(layer.mlp.gate.weight.shape,
+                                                       generator=torch.Generator().manual_seed(5)))
     for m in (reference, model):
-        m(ids, attention_mask=mask).logits[mask.bool()].pow(2).mean().backward()
+        with moe.replay_routing(m, recorder.routing):
+            loss = m(ids, attention_mask=mask).logits[mask.bool()].pow(2).mean()
+        loss.backward()  # outside the replay block: the recomputation must still replay
     for (name, p_ref), p in zip(reference.named_parameters(), model.parameters()):
         assert torch.allclose(p.grad, p_ref.grad, atol=1e-6), name
 
@@ -211,7 +220,7 @@ def test_gradient_checkpointing_keeps_padding_layout(make_model, make_batch):
 def test_import_config_without_torch():
     code = ("import sys, mathrl.moe.config, mathrl.moe; "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "mathrl.moe.enable; assert 'torch' in sys.modules")
+            "mathrl.moe.Routing; assert 'torch' in sys.modules, 'lazy attribute not loaded'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=".")
 
 

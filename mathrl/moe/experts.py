@@ -2,8 +2,8 @@
 
 All three kernels take the tokens in expert order (see `dispatch`). None of them indexes the 3-D
 expert weights per expert under autograd, because the backward of ``weight[e]`` allocates a
-gradient the size of all experts for every expert; at 64 experts that dominates the backward of
-transformers' eager experts (see benchmarks/moe_layer.py). `KernelChooser` measures the kernels
+gradient the size of all experts for every expert. At 64 experts that cost dominates the backward
+of transformers' eager experts (see benchmarks/moe_layer.py). `KernelChooser` measures the kernels
 once per shape bucket and caches the fastest.
 """
 
@@ -67,7 +67,7 @@ def _aligned(tensor: torch.Tensor) -> bool:
 
 
 def grouped_mm_applies(x: torch.Tensor, weights: ExpertWeights) -> bool:
-    """Whether `torch.nn.functional.grouped_mm` accepts these operands.
+    """Check whether `torch.nn.functional.grouped_mm` accepts these operands.
 
     On CPU (torch 2.13) it needs 16-byte-aligned strides and data pointers; on CUDA it needs bf16
     and compute capability 8.0 or newer.
@@ -96,7 +96,7 @@ def grouped_mm_kernel(x: torch.Tensor, weights: ExpertWeights, plan: DispatchPla
 
 
 class _LoopLinear(torch.autograd.Function):
-    """x @ weight[e] for each expert's row group, with a hand-written backward that writes each
+    """Multiply each expert's row group by weight[e]. The hand-written backward writes every
     expert's weight gradient into one (E, in, out) tensor."""
 
     @staticmethod
@@ -132,7 +132,7 @@ class _LoopLinear(torch.autograd.Function):
 
 @KERNELS.register("loop")
 def loop_kernel(x: torch.Tensor, weights: ExpertWeights, plan: DispatchPlan) -> torch.Tensor:
-    """One matmul per expert inside an autograd Function. (S, H) -> (S, H). Syncs once for the counts."""
+    """Run one matmul per expert inside an autograd Function. (S, H) -> (S, H). Syncs once for the counts."""
     counts = plan.counts.tolist()
     hidden = _add_bias(_LoopLinear.apply(x.to(weights.up.dtype), weights.up, counts), weights.up_bias, plan)
     hidden = weights.activation(hidden)  # (S, I)

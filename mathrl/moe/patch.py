@@ -6,8 +6,8 @@
    `ExpertsInterface` and selects it with `set_experts_implementation`, so the experts modules,
    hub-checkpoint conversion and ``save_pretrained`` stay transformers' own;
 2. swaps each router's class for a subclass whose forward is `LayerState.route` (fp32 logits,
-   replay, record, telemetry); `isinstance` checks, and with them router-logit capture through
-   ``output_router_logits``, keep working;
+   replay, record, telemetry). `isinstance` checks still hold, so router-logit capture through
+   ``output_router_logits`` keeps working;
 3. hooks the base model's forward to give the runtime the attention mask (see `runtime`).
 """
 
@@ -73,7 +73,7 @@ _ROUTED_CLASSES: dict[type, type] = {}
 
 
 def _routed_class(cls: type) -> type:
-    """A subclass of the router class with mathrl's forward, cached per class, with the same name."""
+    """Return a subclass of the router class with mathrl's forward and the same name, cached per class."""
     if cls not in _ROUTED_CLASSES:
         _ROUTED_CLASSES[cls] = type(cls.__name__, (cls,), {
             "forward": _router_forward, "__module__": cls.__module__, "_mathrl_base_class": cls})

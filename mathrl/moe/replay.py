@@ -7,8 +7,8 @@
         logits = model(sequences, attention_mask=full_mask).logits
 
 A recorded `Routing` has one (B, T, K) expert-index tensor per MoE layer, in the token layout of
-the recorded forwards: `generate`'s prefill plus one column per decode step, so left-padded
-prompts followed by completions line up with the sequences that `generate` returns. The last
+the recorded forwards. For `generate` that is the prefill plus one column per decode step, which
+lines up with the left-padded prompts and completions of the sequences that `generate` returns. The last
 generated token is never fed back through the model, hence `pad_to`. Positions that were padding
 or not recorded hold -1 and are routed fresh during replay. Replay uses the recorded experts,
 while their weights still come from the current router output, so the router keeps its gradient.

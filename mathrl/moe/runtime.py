@@ -1,7 +1,7 @@
 """Per-model and per-layer state of the runtime, and the two forwards it installs.
 
 `MoERuntime` is the per-model context object. Transformers does not pass the attention mask to
-MoE blocks, so a forward pre-hook on the model's base module (the one that receives
+MoE blocks. So a forward pre-hook on the model's base module (the one that receives
 ``attention_mask``) stores the current token layout (B, T) and the mask of real tokens on the
 runtime, and a forward hook clears them when the forward ends. With activation checkpointing on
 and grad enabled, the layout stays until the next forward, so that the recomputation in backward

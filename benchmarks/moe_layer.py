@@ -46,14 +46,24 @@ def rl_mask(batch: int, length: int, generator: torch.Generator) -> torch.Tensor
     prompt = torch.randint(1, half + 1, (batch,), generator=generator)
     completion = torch.randint(1, half + 1, (batch,), generator=generator)
     for row in range(batch):
-        mask[row, half - prompt[row]: half + completion[row]] = 1
+        mask[row, half - prompt[row] : half + completion[row]] = 1
     return mask
 
 
 def build(hidden, inter, experts, top_k, device, dtype, seed=0):
-    config = Qwen3MoeConfig(vocab_size=32, hidden_size=hidden, intermediate_size=inter, moe_intermediate_size=inter,
-                            num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                            num_experts=experts, num_experts_per_tok=top_k, norm_topk_prob=True)
+    config = Qwen3MoeConfig(
+        vocab_size=32,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        moe_intermediate_size=inter,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        norm_topk_prob=True,
+    )
     torch.manual_seed(seed)
     model = Qwen3MoeForCausalLM(config).to(device=device, dtype=dtype)
     with torch.no_grad():
@@ -74,17 +84,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per variant (median reported)")
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--no-eager", action="store_true", help="leave out transformers' eager experts")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
 
-    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{torch.get_num_threads()} threads, device {device}, {args.dtype}, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    print("| shape | mode | eager ms | grouped_mm ms | mathrl ms | grouped_mm/mathrl | mathrl GFLOP/s "
-          "| matmul ceiling GFLOP/s |")
+    print(
+        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{torch.get_num_threads()} threads, device {device}, {args.dtype}, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    print(
+        "| shape | mode | eager ms | grouped_mm ms | mathrl ms | grouped_mm/mathrl | mathrl GFLOP/s "
+        "| matmul ceiling GFLOP/s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     generator = torch.Generator().manual_seed(0)
     for name in args.shapes:
@@ -95,7 +111,9 @@ def main():
         hf_block, mr_block = reference.model.layers[0].mlp, enabled.model.layers[0].mlp
 
         x = torch.randn(batch, length, hidden, generator=generator).to(device=device, dtype=dtype)
-        mask = (rl_mask(batch, length, generator) if padded else torch.ones(batch, length, dtype=torch.long)).to(device)
+        mask = (
+            rl_mask(batch, length, generator) if padded else torch.ones(batch, length, dtype=torch.long)
+        ).to(device)
         grad = torch.randn(batch, length, hidden, generator=generator).to(device=device, dtype=dtype)
         real_tokens = int(mask.sum())
 
@@ -108,6 +126,7 @@ def main():
                     out = hf_block(inp)
                     if backward:
                         out.backward(grad)
+
             return fn
 
         def run_mathrl(backward):
@@ -122,6 +141,7 @@ def main():
                         runtime.end_forward()
                     if backward:
                         out.backward(grad)
+
             return fn
 
         matmul_flops = 2 * 3 * hidden * inter  # per routed slot: gate_up (2I x H) and down (H x I)
@@ -139,7 +159,7 @@ def main():
                 fn()
             for repeat in range(args.repeats):
                 keys = list(variants)
-                keys = keys[repeat % len(keys):] + keys[: repeat % len(keys)]
+                keys = keys[repeat % len(keys) :] + keys[: repeat % len(keys)]
                 for key in keys:
                     sync(device)
                     start = time.perf_counter()
@@ -152,13 +172,17 @@ def main():
             gflops = useful / median["mathrl"] / 1e9
             ceiling = real_tokens * top_k * matmul_flops / median["ceiling"] / 1e9
             eager = f"{median['eager'] * 1e3:.1f}" if "eager" in median else "-"
-            print(f"| {name} ({real_tokens} real tokens) | {mode} | {eager} | {median['grouped_mm'] * 1e3:.1f} | "
-                  f"{median['mathrl'] * 1e3:.1f} | {median['grouped_mm'] / median['mathrl']:.2f}x | {gflops:.0f} | "
-                  f"{ceiling:.0f} |", flush=True)
-        choices = ", ".join(f"{key[-2]} slots{' with backward' if key[-1] else ''}: {kernel}"
-                            for key, kernel in runtime.chooser.choices.items())
+            grouped, ours = median["grouped_mm"], median["mathrl"]
+            print(
+                f"| {name} ({real_tokens} real tokens) | {mode} | {eager} | {grouped * 1e3:.1f} | "
+                f"{ours * 1e3:.1f} | {grouped / ours:.2f}x | {gflops:.0f} | {ceiling:.0f} |",
+                flush=True,
+            )
+        choices = ", ".join(
+            f"{key[-2]} slots{' with backward' if key[-1] else ''}: {kernel}"
+            for key, kernel in runtime.chooser.choices.items()
+        )
         print(f"<!-- {name}: mathrl kernels {choices} -->", flush=True)
-
 
     # Other processes on the same cores stall each parallel kernel, so report the load next to the numbers.
     print(f"# load average {os.getloadavg()[0]:.1f} at end")

@@ -80,6 +80,8 @@ class MoEConfig:
         if self.capacity_factor <= 0:
             raise ValueError(f"moe.capacity_factor must be > 0, got {self.capacity_factor}")
         if self.expert_impl not in EXPERT_IMPLS:
-            raise ValueError(f"moe.expert_impl must be one of {', '.join(EXPERT_IMPLS)}, got {self.expert_impl!r}")
+            raise ValueError(
+                f"moe.expert_impl must be one of {', '.join(EXPERT_IMPLS)}, got {self.expert_impl!r}"
+            )
         if self.router_dtype not in ("float32", "float64", "bfloat16", "float16"):
             raise ValueError(f"moe.router_dtype must be float32, float64, bfloat16 or float16, got {self.router_dtype!r}")

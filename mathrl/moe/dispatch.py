@@ -119,8 +119,12 @@ def permute(hidden_states: torch.Tensor, plan: DispatchPlan) -> torch.Tensor:
     return hidden_states.index_select(0, plan.token_index)
 
 
-def combine(expert_output: torch.Tensor, top_k_weights: torch.Tensor, plan: DispatchPlan,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+def combine(
+    expert_output: torch.Tensor,
+    top_k_weights: torch.Tensor,
+    plan: DispatchPlan,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Weight each expert output row and add it to its token row. Shapes: (S, H), (N, K) -> (N, H).
 
     The sum runs in the promoted dtype of outputs and weights (fp32 with an fp32 router), and rows

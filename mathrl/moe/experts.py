@@ -77,7 +77,13 @@ def grouped_mm_applies(x: torch.Tensor, weights: ExpertWeights) -> bool:
     if x.device.type == "cuda":
         return x.dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (8, 0)
     row_bytes_ok = (weights.down.shape[1] * x.element_size()) % 16 == 0  # the activation output (S, I)
-    return x.device.type == "cpu" and _aligned(x) and _aligned(weights.up) and _aligned(weights.down) and row_bytes_ok
+    return (
+        x.device.type == "cpu"
+        and _aligned(x)
+        and _aligned(weights.up)
+        and _aligned(weights.down)
+        and row_bytes_ok
+    )
 
 
 def _add_bias(out: torch.Tensor, bias: torch.Tensor | None, plan: DispatchPlan) -> torch.Tensor:
@@ -88,7 +94,7 @@ def _add_bias(out: torch.Tensor, bias: torch.Tensor | None, plan: DispatchPlan) 
 
 @KERNELS.register("grouped_mm")
 def grouped_mm_kernel(x: torch.Tensor, weights: ExpertWeights, plan: DispatchPlan) -> torch.Tensor:
-    """Both projections as `torch.nn.functional.grouped_mm` over contiguous expert groups. (S, H) -> (S, H)."""
+    """Run both projections as `torch.nn.functional.grouped_mm` over the expert groups. (S, H) -> (S, H)."""
     offsets = plan.offsets
     hidden = _add_bias(F.grouped_mm(x.to(weights.up.dtype), weights.up, offs=offsets), weights.up_bias, plan)
     hidden = weights.activation(hidden).contiguous()  # (S, I)
@@ -105,7 +111,7 @@ class _LoopLinear(torch.autograd.Function):
         start = 0
         for expert, count in enumerate(counts):
             if count:
-                torch.mm(x[start:start + count], weight[expert], out=out[start:start + count])
+                torch.mm(x[start : start + count], weight[expert], out=out[start : start + count])
                 start += count
         ctx.save_for_backward(x, weight)
         ctx.counts = counts
@@ -180,9 +186,13 @@ class KernelChooser:
     and at most `max_repeats` times, stopping once it has used `budget_s` seconds.
     """
 
-    def __init__(self, forced: str = "auto", min_repeats: int = 3, max_repeats: int = 20, budget_s: float = 0.05):
+    def __init__(
+        self, forced: str = "auto", min_repeats: int = 3, max_repeats: int = 20, budget_s: float = 0.05
+    ):
         if forced != "auto" and forced not in KERNELS:
-            raise ValueError(f"unknown expert kernel {forced!r}; valid names: auto, {', '.join(KERNELS.names())}")
+            raise ValueError(
+                f"unknown expert kernel {forced!r}; valid names: auto, {', '.join(KERNELS.names())}"
+            )
         self.forced = forced
         self.min_repeats = min_repeats
         self.max_repeats = max_repeats
@@ -201,8 +211,16 @@ class KernelChooser:
                 return "loop"
             return self.forced
         backward = torch.is_grad_enabled() and (x.requires_grad or weights.up.requires_grad)
-        key = (x.device.type, x.dtype, weights.up.dtype, tuple(weights.up.shape), tuple(weights.down.shape),
-               weights.up_bias is not None, _bucket(x.shape[0]), backward)
+        key = (
+            x.device.type,
+            x.dtype,
+            weights.up.dtype,
+            tuple(weights.up.shape),
+            tuple(weights.down.shape),
+            weights.up_bias is not None,
+            _bucket(x.shape[0]),
+            backward,
+        )
         choice = self.choices.get(key)
         if choice is None:
             choice = self.choices[key] = self._measure(x, weights, plan.top_k, _bucket(x.shape[0]), backward)
@@ -213,7 +231,9 @@ class KernelChooser:
         # caller's tensors or the parameters' .grad.
         generator = torch.Generator(device=x.device).manual_seed(0)
         num_tokens = max(1, num_slots // top_k)
-        index = torch.randint(0, weights.num_experts, (num_tokens, top_k), device=x.device, generator=generator)
+        index = torch.randint(
+            0, weights.num_experts, (num_tokens, top_k), device=x.device, generator=generator
+        )
         plan = plan_dispatch(index, weights.num_experts)
         probe = ExpertWeights(
             up=weights.up.detach().requires_grad_(backward),
@@ -222,8 +242,9 @@ class KernelChooser:
             down_bias=None if weights.down_bias is None else weights.down_bias.detach(),
             activation=weights.activation,
         )
-        tokens = torch.randn(plan.token_index.numel(), x.shape[-1], device=x.device, dtype=x.dtype,
-                             generator=generator).requires_grad_(backward)
+        tokens = torch.randn(
+            plan.token_index.numel(), x.shape[-1], device=x.device, dtype=x.dtype, generator=generator
+        ).requires_grad_(backward)
         timings = {}
         # Identity saved-tensor hooks shield the probe's graph from those of an enclosing
         # activation checkpoint, which would otherwise count the probe's saved tensors.
@@ -234,9 +255,15 @@ class KernelChooser:
                 except RuntimeError as error:  # a kernel that rejects these operands is not a candidate
                     logger.debug("expert kernel %s failed on %s: %s", name, tuple(tokens.shape), error)
         choice = min(timings, key=timings.get)
-        logger.info("expert kernel for %d slots, E=%d, H=%d%s: %s (ms: %s)", num_slots, weights.num_experts,
-                    x.shape[-1], " with backward" if backward else "", choice,
-                    ", ".join(f"{k} {v * 1e3:.2f}" for k, v in timings.items()))
+        logger.info(
+            "expert kernel for %d slots, E=%d, H=%d%s: %s (ms: %s)",
+            num_slots,
+            weights.num_experts,
+            x.shape[-1],
+            " with backward" if backward else "",
+            choice,
+            ", ".join(f"{k} {v * 1e3:.2f}" for k, v in timings.items()),
+        )
         return choice
 
     def _time(self, name, tokens, weights, plan, backward) -> float:

@@ -28,8 +28,16 @@ from mathrl.moe.runtime import LayerState, MoERuntime
 from mathrl.moe.telemetry import summarise
 from mathrl.registry import Registry
 
-__all__ = ["enable", "disable", "is_enabled", "runtime_of", "collect_metrics", "pop_aux_loss", "ROUTER_FAMILIES",
-           "EXPERTS_IMPLEMENTATION"]
+__all__ = [
+    "enable",
+    "disable",
+    "is_enabled",
+    "runtime_of",
+    "collect_metrics",
+    "pop_aux_loss",
+    "ROUTER_FAMILIES",
+    "EXPERTS_IMPLEMENTATION",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +55,26 @@ for _name in ("Qwen3MoeTopKRouter", "Qwen2MoeTopKRouter", "OlmoeTopKRouter"):
     ROUTER_FAMILIES.add(_name, _softmax_topk)
 ROUTER_FAMILIES.add("MixtralTopKRouter", lambda router: SoftmaxTopK(top_k=router.top_k, norm_topk_prob=True))
 ROUTER_FAMILIES.add("GptOssTopKRouter", lambda router: TopKSoftmax(top_k=router.top_k))
-ROUTER_FAMILIES.add("DeepseekV3TopkRouter", lambda router: SigmoidGroupTopK(
-    top_k=router.top_k,
-    n_group=router.num_group,
-    topk_group=router.topk_group,
-    norm_topk_prob=router.norm_topk_prob,
-    routed_scaling_factor=router.routed_scaling_factor,
-    correction_bias=router.e_score_correction_bias,
-))
+ROUTER_FAMILIES.add(
+    "DeepseekV3TopkRouter",
+    lambda router: SigmoidGroupTopK(
+        top_k=router.top_k,
+        n_group=router.num_group,
+        topk_group=router.topk_group,
+        norm_topk_prob=router.norm_topk_prob,
+        routed_scaling_factor=router.routed_scaling_factor,
+        correction_bias=router.e_score_correction_bias,
+    ),
+)
 
 
 def _experts_forward(self, hidden_states, top_k_index, top_k_weights):
     state = getattr(self, "_mathrl_layer", None)
     if state is None:
-        raise RuntimeError(f"{type(self).__name__} is set to experts_implementation='mathrl' but was not "
-                           "enabled by mathrl.moe.enable; call enable(model) on the model that owns it")
+        raise RuntimeError(
+            f"{type(self).__name__} is set to experts_implementation='mathrl' but was not "
+            "enabled by mathrl.moe.enable; call enable(model) on the model that owns it"
+        )
     return state.run_experts(self, hidden_states, top_k_index, top_k_weights)
 
 
@@ -75,8 +88,11 @@ _ROUTED_CLASSES: dict[type, type] = {}
 def _routed_class(cls: type) -> type:
     """Return a subclass of the router class with mathrl's forward and the same name, cached per class."""
     if cls not in _ROUTED_CLASSES:
-        _ROUTED_CLASSES[cls] = type(cls.__name__, (cls,), {
-            "forward": _router_forward, "__module__": cls.__module__, "_mathrl_base_class": cls})
+        _ROUTED_CLASSES[cls] = type(
+            cls.__name__,
+            (cls,),
+            {"forward": _router_forward, "__module__": cls.__module__, "_mathrl_base_class": cls},
+        )
     return _ROUTED_CLASSES[cls]
 
 
@@ -95,7 +111,9 @@ def runtime_of(model) -> MoERuntime:
     """Return the runtime of a model switched on with `enable`."""
     runtime = getattr(_pretrained(model), "_mathrl_moe", None)
     if runtime is None:
-        raise ValueError("mathrl's MoE runtime is not enabled on this model; call mathrl.moe.enable(model) first")
+        raise ValueError(
+            "mathrl's MoE runtime is not enabled on this model; call mathrl.moe.enable(model) first"
+        )
     return runtime
 
 
@@ -113,19 +131,28 @@ def _moe_blocks(model: PreTrainedModel):
     modules = dict(model.named_modules())
     found = []
     for name, module in modules.items():
-        if not (hasattr(module, "has_gate") and hasattr(module, "down_proj") and hasattr(module, "num_experts")):
+        if not (
+            hasattr(module, "has_gate") and hasattr(module, "down_proj") and hasattr(module, "num_experts")
+        ):
             continue  # not an experts module decorated with transformers' use_experts_implementation
         parent = modules[name.rsplit(".", 1)[0]] if "." in name else model
-        routers = [child for child_name, child in parent.named_children()
-                   if child_name in ("gate", "router") and isinstance(child, torch.nn.Module)]
+        routers = [
+            child
+            for child_name, child in parent.named_children()
+            if child_name in ("gate", "router") and isinstance(child, torch.nn.Module)
+        ]
         if len(routers) != 1:
-            raise NotImplementedError(f"MoE block {name.rsplit('.', 1)[0]!r} has no single router named 'gate' or "
-                                      f"'router'; mathrl.moe supports routers {', '.join(ROUTER_FAMILIES.names())}")
+            raise NotImplementedError(
+                f"MoE block {name.rsplit('.', 1)[0]!r} has no single router named 'gate' or "
+                f"'router'; mathrl.moe supports routers {', '.join(ROUTER_FAMILIES.names())}"
+            )
         router = routers[0]
         base = getattr(type(router), "_mathrl_base_class", type(router))
         if base.__name__ not in ROUTER_FAMILIES:
-            raise NotImplementedError(f"router class {base.__name__} of {name!r} is not supported; supported: "
-                                      f"{', '.join(ROUTER_FAMILIES.names())} (add one to ROUTER_FAMILIES)")
+            raise NotImplementedError(
+                f"router class {base.__name__} of {name!r} is not supported; supported: "
+                f"{', '.join(ROUTER_FAMILIES.names())} (add one to ROUTER_FAMILIES)"
+            )
         found.append((_layer_number(name, len(found)), module, router, ROUTER_FAMILIES.get(base.__name__)))
     return found
 
@@ -149,8 +176,10 @@ def enable(model, config: MoEConfig | dict | None = None):
     if not config.enable:
         return model
     if config.expert_parallel.size > 1:
-        raise NotImplementedError(f"moe.expert_parallel.size={config.expert_parallel.size}: expert parallelism "
-                                  "is not implemented yet; set it to 1")
+        raise NotImplementedError(
+            f"moe.expert_parallel.size={config.expert_parallel.size}: expert parallelism "
+            "is not implemented yet; set it to 1"
+        )
     hf_model = _pretrained(model)
     if is_enabled(hf_model):
         disable(hf_model)
@@ -166,8 +195,10 @@ def enable(model, config: MoEConfig | dict | None = None):
     for layer, experts, router, make_gating in blocks:
         if experts.config._experts_implementation != EXPERTS_IMPLEMENTATION:
             hf_model.set_experts_implementation(runtime.previous_implementation)
-            raise RuntimeError(f"set_experts_implementation did not reach layer {layer} "
-                               f"({type(experts).__name__} has {experts.config._experts_implementation!r})")
+            raise RuntimeError(
+                f"set_experts_implementation did not reach layer {layer} "
+                f"({type(experts).__name__} has {experts.config._experts_implementation!r})"
+            )
         state = LayerState(runtime, layer, experts.num_experts, make_gating)
         experts._mathrl_layer = state
         router._mathrl_layer = state
@@ -189,8 +220,12 @@ def enable(model, config: MoEConfig | dict | None = None):
         base.register_forward_pre_hook(_pre_forward_hook(base), with_kwargs=True),
         base.register_forward_hook(_post_forward_hook, always_call=True),
     ]
-    logger.info("mathrl.moe enabled on %d MoE layers of %s (capacity %s)", len(blocks), type(hf_model).__name__,
-                config.capacity_mode.value)
+    logger.info(
+        "mathrl.moe enabled on %d MoE layers of %s (capacity %s)",
+        len(blocks),
+        type(hf_model).__name__,
+        config.capacity_mode.value,
+    )
     return model
 
 
@@ -204,8 +239,11 @@ def _pre_forward_hook(base: torch.nn.Module):
             bound = kwargs
         runtime = module._mathrl_moe
         # Activation checkpointing recomputes layers in backward, after this forward has ended.
-        runtime.keep_layout = bool(torch.is_grad_enabled() and module.training and any(
-            getattr(m, "gradient_checkpointing", False) for m in module.modules()))
+        runtime.keep_layout = bool(
+            torch.is_grad_enabled()
+            and module.training
+            and any(getattr(m, "gradient_checkpointing", False) for m in module.modules())
+        )
         runtime.begin_forward(bound.get("input_ids"), bound.get("inputs_embeds"), bound.get("attention_mask"))
 
     return hook

@@ -99,8 +99,15 @@ class RoutingRecorder:
 
     _forward_ids: list[int] = field(default_factory=list, repr=False)
 
-    def add(self, forward_id: int, layer: int, indices: torch.Tensor, batch_shape: tuple[int, int] | None,
-            real: torch.Tensor | None, num_experts: int) -> None:
+    def add(
+        self,
+        forward_id: int,
+        layer: int,
+        indices: torch.Tensor,
+        batch_shape: tuple[int, int] | None,
+        real: torch.Tensor | None,
+        num_experts: int,
+    ) -> None:
         """Store one layer's choice in forward `forward_id`. Shapes: indices (B*T, K); real (B*T,) or None."""
         indices = indices.detach()
         if real is not None:
@@ -119,16 +126,20 @@ class RoutingRecorder:
             raise ValueError("no routing was recorded: run a forward or generate inside record_routing")
         batches = {next(iter(call.values())).shape[0] for call in self.calls}
         if len(batches) > 1:
-            raise ValueError(f"recorded forwards have different batch sizes {sorted(batches)}; "
-                             "use recorder.calls to pick them apart")
+            raise ValueError(
+                f"recorded forwards have different batch sizes {sorted(batches)}; "
+                "use recorder.calls to pick them apart"
+            )
         return Routing.cat([Routing(call) for call in self.calls], dim=1)
 
 
 def route_change_frac(recorded: Routing, fresh: Routing) -> float:
     """Return the fraction of tokens routed in both whose expert set differs, over all layers."""
     if recorded.layers != fresh.layers or recorded.shape != fresh.shape:
-        raise ValueError(f"routings differ in layers or shape: {recorded.layers} {recorded.shape} vs "
-                         f"{fresh.layers} {fresh.shape}")
+        raise ValueError(
+            f"routings differ in layers or shape: {recorded.layers} {recorded.shape} vs "
+            f"{fresh.layers} {fresh.shape}"
+        )
     changed = compared = 0
     for layer in recorded.layers:
         a = recorded.indices[layer].long().sort(dim=-1).values

@@ -105,7 +105,9 @@ class SigmoidGroupTopK(Gating):
             num_tokens, num_experts = scores.shape
             if self.n_group > 1:
                 grouped = scores.view(num_tokens, self.n_group, num_experts // self.n_group)
-                group_scores = grouped.topk(min(2, grouped.shape[-1]), dim=-1).values.sum(dim=-1)  # (N, groups)
+                group_scores = grouped.topk(min(2, grouped.shape[-1]), dim=-1).values.sum(
+                    dim=-1
+                )  # (N, groups)
                 group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False).indices
                 group_mask = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, group_idx, True)
                 expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape(num_tokens, num_experts)
@@ -128,8 +130,9 @@ def router_entropy(probs: torch.Tensor) -> torch.Tensor:
     return torch.special.entr(probs).sum(dim=-1)
 
 
-def router_logits(hidden_states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  dtype: torch.dtype) -> torch.Tensor:
+def router_logits(
+    hidden_states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype
+) -> torch.Tensor:
     """Compute router logits in `dtype` (fp32 by default). Shapes: (N, H) -> (N, E)."""
     bias = None if bias is None else bias.to(dtype)
     return F.linear(hidden_states.to(dtype), weight.to(dtype), bias)

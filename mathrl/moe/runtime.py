@@ -63,15 +63,22 @@ class MoERuntime:
         if attention_mask is None or self.batch_shape is None:
             return
         batch, length = self.batch_shape
-        if (isinstance(attention_mask, torch.Tensor) and attention_mask.dim() == 2
-                and attention_mask.shape[0] == batch and attention_mask.shape[1] >= length):
+        if (
+            isinstance(attention_mask, torch.Tensor)
+            and attention_mask.dim() == 2
+            and attention_mask.shape[0] == batch
+            and attention_mask.shape[1] >= length
+        ):
             self.mask = attention_mask[:, -length:].bool()  # (B, T)
         elif not self._warned_mask:
             self._warned_mask = True
             shape = getattr(attention_mask, "shape", type(attention_mask).__name__)
-            logger.warning("attention_mask of shape %s is not a 2-D (B, >=T) mask for tokens of shape %s, so "
-                           "every token is dispatched; pass the 2-D mask for padding-aware dispatch",
-                           shape, self.batch_shape)
+            logger.warning(
+                "attention_mask of shape %s is not a 2-D (B, >=T) mask for tokens of shape %s, so "
+                "every token is dispatched; pass the 2-D mask for padding-aware dispatch",
+                shape,
+                self.batch_shape,
+            )
 
     def end_forward(self) -> None:
         if not self.keep_layout:
@@ -114,9 +121,11 @@ class MoERuntime:
         indices = replay.indices[layer]
         shape = tuple(indices.shape[:2])
         if (self.batch_shape is not None and shape != self.batch_shape) or shape[0] * shape[1] != num_rows:
-            raise ValueError(f"the replayed routing has token layout {shape} but this forward has "
-                             f"{self.batch_shape or num_rows}; select rows and use Routing.slice or pad_to "
-                             "to align it")
+            raise ValueError(
+                f"the replayed routing has token layout {shape} but this forward has "
+                f"{self.batch_shape or num_rows}; select rows and use Routing.slice or pad_to "
+                "to align it"
+            )
         return indices.reshape(num_rows, -1).long()
 
 
@@ -180,15 +189,21 @@ class LayerState:
             mean_prob = (gating.probs(logits) * weight.unsqueeze(-1)).sum(0) / count  # (E,)
             top_k = indices.shape[-1]
             share = torch.zeros(self.num_experts, device=logits.device).index_add_(
-                0, indices.reshape(-1), weight.repeat_interleave(top_k)) / (count * top_k)  # (E,)
+                0, indices.reshape(-1), weight.repeat_interleave(top_k)
+            ) / (count * top_k)  # (E,)
             loss = loss + config.aux_loss_coef * self.num_experts * (share * mean_prob).sum()
         if config.z_loss_coef > 0:
             z = torch.logsumexp(logits, dim=-1).pow(2)  # (N,)
             loss = loss + config.z_loss_coef * (z * weight).sum() / count
         return loss
 
-    def run_experts(self, experts: torch.nn.Module, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
-                    top_k_weights: torch.Tensor) -> torch.Tensor:
+    def run_experts(
+        self,
+        experts: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        top_k_index: torch.Tensor,
+        top_k_weights: torch.Tensor,
+    ) -> torch.Tensor:
         """Experts forward: drop padding, dispatch, expert MLPs, combine. Shapes: (N, H), (N, K) -> (N, H)."""
         runtime, config = self.runtime, self.runtime.config
         num_rows = hidden_states.shape[0]

@@ -48,8 +48,11 @@ class LayerStats:
 
 def _layer_values(stats: LayerStats) -> list[torch.Tensor]:
     nan = torch.full((), float("nan"), dtype=torch.float64)
-    tokens = stats.tokens if stats.tokens is not None else torch.full((stats.num_experts,), float("nan"),
-                                                                      dtype=torch.float64)
+    tokens = (
+        stats.tokens
+        if stats.tokens is not None
+        else torch.full((stats.num_experts,), float("nan"), dtype=torch.float64)
+    )
     device = tokens.device
     mean = tokens.mean()
     values = [
@@ -65,7 +68,9 @@ def _layer_values(stats: LayerStats) -> list[torch.Tensor]:
     return [v.to(device) for v in values] + [tokens]
 
 
-def summarise(layers: dict[int, LayerStats], per_expert: bool = False, reset: bool = True) -> dict[str, float]:
+def summarise(
+    layers: dict[int, LayerStats], per_expert: bool = False, reset: bool = True
+) -> dict[str, float]:
     """Return `moe/...` metrics of every layer and their aggregates, then reset the accumulators.
 
     Keys: ``moe/layer<i>/{load_cv, max_mean_load, dropped_frac, router_entropy, route_change_frac}``,

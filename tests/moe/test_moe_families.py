@@ -30,7 +30,8 @@ def _assert_equivalent(family, make_model, make_batch, config):
 
     real = mask.bool()
     assert torch.allclose(actual[real], expected[real], atol=TOLERANCE, rtol=TOLERANCE), (
-        f"{family}: max logit difference {(actual[real] - expected[real]).abs().max():.3g}")
+        f"{family}: max logit difference {(actual[real] - expected[real]).abs().max():.3g}"
+    )
     names = [name for name, _ in reference.named_parameters()]
     assert names == [name for name, _ in model.named_parameters()]
     for (name, ref_param), param in zip(reference.named_parameters(), model.parameters()):

@@ -92,11 +92,17 @@ def test_generate_routing_aligns_with_full_forward(make_model):
     model = moe.enable(make_model("qwen3_moe"))
     prompt, prompt_mask = _left_padded_prompts(torch.Generator().manual_seed(4))
     with moe.record_routing(model) as recorder, torch.no_grad():
-        sequences = model.generate(prompt, attention_mask=prompt_mask, max_new_tokens=5, do_sample=False,
-                                   pad_token_id=0, eos_token_id=None)
+        sequences = model.generate(
+            prompt,
+            attention_mask=prompt_mask,
+            max_new_tokens=5,
+            do_sample=False,
+            pad_token_id=0,
+            eos_token_id=None,
+        )
     assert len(recorder.calls) == 5  # prefill and four decode steps; the last token is never fed back
     routing = recorder.routing.pad_to(sequences.shape[1])
-    full_mask = torch.cat([prompt_mask, torch.ones_like(sequences[:, prompt.shape[1]:])], dim=1)
+    full_mask = torch.cat([prompt_mask, torch.ones_like(sequences[:, prompt.shape[1] :])], dim=1)
 
     with moe.record_routing(model) as fresh, torch.no_grad():
         model(sequences, attention_mask=full_mask)

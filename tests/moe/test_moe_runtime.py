@@ -31,8 +31,9 @@ def test_one_expert_top1_equals_dense_mlp(make_model):
     out.backward(grad)
     expected.backward(grad)
     assert torch.allclose(x.grad, x_ref.grad, atol=1e-6)
-    dense_grads = torch.autograd.grad(F.linear(F.silu(F.linear(x_ref, gate)) * F.linear(x_ref, up), down),
-                                      [gate, up], grad)
+    dense_grads = torch.autograd.grad(
+        F.linear(F.silu(F.linear(x_ref, gate)) * F.linear(x_ref, up), down), [gate, up], grad
+    )
     assert torch.allclose(gate_up_grad[0], torch.cat(dense_grads), atol=1e-5)
 
 
@@ -147,7 +148,9 @@ def test_tokens_per_expert_match_routing(make_model, make_batch):
         chosen = indices[mask.bool()].long().reshape(-1)
         load = torch.bincount(chosen, minlength=4).double()
         assert [metrics[f"moe/layer{layer}/tokens/e{e}"] for e in range(4)] == load.tolist()
-        assert metrics[f"moe/layer{layer}/load_cv"] == pytest.approx(float(load.std(unbiased=False) / load.mean()))
+        assert metrics[f"moe/layer{layer}/load_cv"] == pytest.approx(
+            float(load.std(unbiased=False) / load.mean())
+        )
         assert metrics[f"moe/layer{layer}/max_mean_load"] == pytest.approx(float(load.max() / load.mean()))
         assert 0 < metrics[f"moe/layer{layer}/router_entropy"] <= torch.log(torch.tensor(4.0)).item()
     assert moe.collect_metrics(model) == {}  # collecting resets the accumulators
@@ -181,14 +184,18 @@ def test_router_logits_still_captured(make_model, make_batch):
 def test_freeze_router_and_disable_restore(family, make_model, make_batch):
     reference = make_model(family)
     model = moe.enable(copy.deepcopy(reference), {"freeze_router": True})
-    routers = [m for name, m in model.named_modules() if name.endswith((".gate", ".router"))
-               and hasattr(m, "_mathrl_layer")]
+    routers = [
+        m
+        for name, m in model.named_modules()
+        if name.endswith((".gate", ".router")) and hasattr(m, "_mathrl_layer")
+    ]
     assert routers and all(not p.requires_grad for r in routers for p in r.parameters())
 
     moe.disable(model)
     assert not moe.is_enabled(model)
     assert all(p.requires_grad for r in routers for p in r.parameters())
-    assert all(type(r).__name__ == type(r).__mro__[0].__name__ and not hasattr(r, "_mathrl_layer") for r in routers)
+    assert all(not hasattr(type(r), "_mathrl_base_class") for r in routers)  # original router classes
+    assert all(not hasattr(r, "_mathrl_layer") for r in routers)
     assert model.config._experts_implementation == "eager"
     ids, mask = make_batch()
     with torch.no_grad():
@@ -207,8 +214,9 @@ def test_gradient_checkpointing_keeps_padding_layout(make_model, make_batch):
     with torch.no_grad():  # change the router so that replayed and fresh routing differ
         for m in (reference, model):
             for layer in m.model.layers:
-                layer.mlp.gate.weight.add_(torch.randn(layer.mlp.gate.weight.shape,
-                                                       generator=torch.Generator().manual_seed(5)))
+                layer.mlp.gate.weight.add_(
+                    torch.randn(layer.mlp.gate.weight.shape, generator=torch.Generator().manual_seed(5))
+                )
     for m in (reference, model):
         with moe.replay_routing(m, recorder.routing):
             loss = m(ids, attention_mask=mask).logits[mask.bool()].pow(2).mean()
@@ -218,9 +226,11 @@ def test_gradient_checkpointing_keeps_padding_layout(make_model, make_batch):
 
 
 def test_import_config_without_torch():
-    code = ("import sys, mathrl.moe.config, mathrl.moe; "
-            "assert 'torch' not in sys.modules, 'torch imported'; "
-            "mathrl.moe.Routing; assert 'torch' in sys.modules, 'lazy attribute not loaded'")
+    code = (
+        "import sys, mathrl.moe.config, mathrl.moe; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "mathrl.moe.Routing; assert 'torch' in sys.modules, 'lazy attribute not loaded'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=".")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["CapacityMode", "ReplayMode", "ExpertParallelConfig", "MoEConfig"]
+__all__ = ["CapacityMode", "ReplayMode", "ExpertParallelConfig", "MoEConfig", "EXPERT_IMPLS"]
+
+EXPERT_IMPLS = ("auto", "grouped_mm", "batched", "loop")
 
 
 class CapacityMode(str, enum.Enum):
@@ -66,6 +68,8 @@ class MoEConfig:
     """Skip tokens whose attention mask is 0 when dispatching."""
     expert_impl: str = "auto"
     """Expert compute kernel: auto (measured per shape), grouped_mm, batched or loop."""
+    telemetry: bool = True
+    """Accumulate per-layer load, router entropy, drop and route-change statistics for `moe/...` metrics."""
     expert_parallel: ExpertParallelConfig = field(default_factory=ExpertParallelConfig)
 
     def __post_init__(self):
@@ -75,5 +79,9 @@ class MoEConfig:
             self.expert_parallel = ExpertParallelConfig(**self.expert_parallel)
         if self.capacity_factor <= 0:
             raise ValueError(f"moe.capacity_factor must be > 0, got {self.capacity_factor}")
+        if self.expert_impl not in EXPERT_IMPLS:
+            raise ValueError(
+                f"moe.expert_impl must be one of {', '.join(EXPERT_IMPLS)}, got {self.expert_impl!r}"
+            )
         if self.router_dtype not in ("float32", "float64", "bfloat16", "float16"):
             raise ValueError(f"moe.router_dtype must be float32, float64, bfloat16 or float16, got {self.router_dtype!r}")

@@ -147,6 +147,7 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     from transformers import set_seed
 
     from mathrl.models import load_model, load_tokenizer
+    from mathrl.models.moe import enable_moe_runtime, is_moe_runtime_enabled
     from mathrl.rl.callbacks import MetricsCallback
     from mathrl.rl.checkpoint import last_checkpoint, save_model_atomic
 
@@ -181,8 +182,9 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     resume_sft = resume and (sft_dir / "config.json").is_file()
     model = load_model(str(sft_dir) if resume_sft else recipe.model.name_or_path, dtype=recipe.model.dtype,
                        seed=recipe.seed, tokenizer=tokenizer)
-    logger.info("model %s: %.2f M parameters", recipe.model.name_or_path,
-                sum(p.numel() for p in model.parameters()) / 1e6)
+    model = enable_moe_runtime(model, recipe.moe)
+    logger.info("model %s: %.2f M parameters, MoE runtime %s", recipe.model.name_or_path,
+                sum(p.numel() for p in model.parameters()) / 1e6, "on" if is_moe_runtime_enabled(model) else "off")
     train_records = _drop_long_prompts(train_records, tokenizer, recipe.data.prompt_template,
                                        recipe.generation.max_prompt_length)
 
@@ -199,7 +201,8 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
         state.wait_for_everyone()
         # TRL's SFTTrainer leaves a wrapped `forward` on the model object; a deep copy of it (such as
         # GRPO's reference model when beta > 0) would still run the live policy. Reload a clean copy.
-        model = load_model(str(sft_dir), dtype=recipe.model.dtype, tokenizer=tokenizer)
+        model = enable_moe_runtime(load_model(str(sft_dir), dtype=recipe.model.dtype, tokenizer=tokenizer),
+                                   recipe.moe)
 
     before = {}
     if eval_sets and recipe.eval.before_rl and state.is_main_process:
@@ -242,7 +245,8 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
             if dev.best[1] > final_dev:
                 logger.info("final dev accuracy %.1f%% is below the best %.1f%% (step %d); using the best model",
                             100 * final_dev, 100 * dev.best[1], dev.best[0])
-                final_model = load_model(str(run_dir / "best"), dtype=recipe.model.dtype)
+                final_model = enable_moe_runtime(load_model(str(run_dir / "best"), dtype=recipe.model.dtype),
+                                                 recipe.moe)
                 summary[stage]["final_is_best_step"] = dev.best[0]
 
     after = {}

@@ -32,6 +32,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and for building a preset")
     parser.add_argument("--output", help="report folder (default: runs/eval/<model name>)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--no-moe-runtime", action="store_true",
+                        help="run MoE expert layers with transformers' implementation instead of mathrl's runtime")
     return parser
 
 
@@ -70,6 +72,11 @@ def run_eval(args: argparse.Namespace) -> dict:
     model = load_model(args.model, dtype=args.dtype, seed=args.seed, tokenizer=tokenizer)
     if torch.cuda.is_available():
         model = model.to("cuda")
+    if not args.no_moe_runtime:
+        from mathrl.models.moe import enable_moe_runtime
+        from mathrl.moe.config import MoEConfig
+
+        model = enable_moe_runtime(model, MoEConfig())
     model_name = Path(args.model.rstrip("/")).name or args.model
     output = Path(args.output) if args.output else Path("runs") / "eval" / model_name
 

@@ -14,12 +14,12 @@ import torch
 
 __all__ = ["informative_groups", "select_rows", "concat_batches", "PROMPT_KEYS", "COMPLETION_KEYS"]
 
-PROMPT_KEYS = {"prompt_ids": "pad", "prompt_mask": 0}
+PROMPT_KEYS = {"prompt_ids": "pad", "prompt_mask": 0, "routing_prompt": -1}
 """Left-padded prompt tensors (B*G, Tp) and their pad values ("pad" means the tokenizer's pad id)."""
 
 COMPLETION_KEYS = {"completion_ids": "pad", "completion_mask": 0, "old_per_token_logps": 0.0,
                    "ref_per_token_logps": 0.0, "sampling_per_token_logps": 0.0, "importance_sampling_ratio": 1.0,
-                   "tool_mask": 1}
+                   "tool_mask": 1, "routing_completion": -1}
 """Right-padded completion tensors (B*G, Tc) and their pad values."""
 
 

@@ -23,9 +23,12 @@ from mathrl.config import Recipe
 from mathrl.data.passrate import PassRateTracker, SkipSolvedSampler
 from mathrl.data.prompts import to_trl_rows
 from mathrl.models.lora import build_peft_config
+from mathrl.models.moe import enable_moe_runtime, is_moe_runtime_enabled
+from mathrl.moe.config import ReplayMode
 from mathrl.rl.callbacks import DevAccuracyCallback, MetricsCallback
 from mathrl.rl.checkpoint import AtomicCheckpointMixin, save_model_atomic
 from mathrl.rl.dynamic_sampling import concat_batches, informative_groups, select_rows
+from mathrl.rl.moe_replay import MoEReplayMixin
 from mathrl.rl.rewards import build_reward_funcs
 
 __all__ = ["MathGRPOTrainer", "grpo_args", "build_grpo_trainer", "TRAINER_COLUMNS"]
@@ -38,7 +41,7 @@ TRAINER_COLUMNS = ("prompt", "problem", "answer", "source", "subject", "level", 
 """Record fields kept in the training dataset; TRL passes each to the reward functions."""
 
 
-class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
+class MathGRPOTrainer(AtomicCheckpointMixin, MoEReplayMixin, GRPOTrainer):
     """TRL's GRPOTrainer plus atomic checkpoints, dynamic sampling, bad-step guards and extra metrics.
 
     Args beyond GRPOTrainer's:
@@ -55,9 +58,11 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
 
     def __init__(self, *args, metric_sources: list[Callable[[], dict]] | None = None, dynamic_sampling: bool = False,
                  max_rounds: int = 3, max_bad_steps: int = 3, pass_rates: PassRateTracker | None = None,
-                 pass_rate_reward: str | None = None, success_threshold: float = 1.0, **kwargs):
+                 pass_rate_reward: str | None = None, success_threshold: float = 1.0,
+                 replay: ReplayMode = ReplayMode.OFF, moe_enabled: bool = False, **kwargs):
         self.pass_rates = pass_rates
         super().__init__(*args, **kwargs)
+        self._setup_moe(replay, moe_enabled)
         self.pass_rate_reward = pass_rate_reward
         self.success_threshold = success_threshold
         self.metric_sources = list(metric_sources or [])
@@ -74,6 +79,7 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
         if "loss" in logs:
+            logs.update(self.moe_metrics())
             for source in self.metric_sources:
                 logs.update(source())
         super().log(logs, start_time)
@@ -138,8 +144,11 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             rows.extend([row] * self.num_generations)
         return rows
 
+    def _generate_and_score_once(self, inputs):
+        return self._attach_routing(super()._generate_and_score_completions(inputs))
+
     def _generate_and_score_completions(self, inputs):
-        batch = super()._generate_and_score_completions(inputs)
+        batch = self._generate_and_score_once(inputs)
         if not self.dynamic_sampling or not self.model.training:
             return batch
 
@@ -153,7 +162,7 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
             # Every process must run the same number of rounds: each round gathers rewards across them.
             if int(self.accelerator.gather(missing).max()) == 0 or rounds >= self.max_rounds:
                 break
-            pool.append(super()._generate_and_score_completions(self._extra_inputs(groups)))
+            pool.append(self._generate_and_score_once(self._extra_inputs(groups)))
             rounds += 1
 
         merged = concat_batches([select_rows(b, torch.arange(len(b["advantages"]), device=b["advantages"].device))
@@ -173,7 +182,13 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
     # Non-finite losses: skip the optimizer step on every process, stop after several in a row
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        with self._replay_context(model, inputs):
+            loss = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        aux = self._moe_aux_loss(model)
+        if aux is not None:
+            self._metrics["train"]["loss/moe_aux"].append(aux.item())
+            loss = loss + aux
         if not torch.isfinite(loss).all():
             logger.warning("non-finite loss %s at step %d; the optimizer step is skipped", loss.item(),
                            self.state.global_step)
@@ -205,7 +220,8 @@ class MathGRPOTrainer(AtomicCheckpointMixin, GRPOTrainer):
         return optimizer
 
 
-def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float]) -> TRLGRPOConfig:
+def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float],
+              runtime_enabled: bool = False) -> TRLGRPOConfig:
     """Translate the recipe's grpo, generation, training and logging sections into TRL's GRPOConfig."""
     g, gen, t = recipe.grpo, recipe.generation, recipe.training
     return TRLGRPOConfig(
@@ -241,7 +257,9 @@ def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float]) -> 
         disable_tqdm=not recipe.logging.progress,
         bf16=recipe.model.dtype == "bfloat16",
         use_cpu=not torch.cuda.is_available(),
-        router_aux_loss_coef=recipe.moe.aux_loss_coef,
+        # With mathrl's runtime the aux loss comes from the runtime (see MoEReplayMixin); TRL's own
+        # path would turn on output_router_logits, which transformers 5.25 cannot use in generate.
+        router_aux_loss_coef=0.0 if runtime_enabled else recipe.moe.aux_loss_coef,
         # An easy-to-hard (or reverse) order is the curriculum itself; shuffling would undo it.
         shuffle_dataset=recipe.data.difficulty.order == "none",
         log_completions=False,
@@ -271,7 +289,8 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
     rows = _training_rows(train_records, recipe.data.prompt_template)
     columns = sorted({key for row in rows for key in row})
     rows = [{key: row.get(key) for key in columns} for row in rows]
-    args = grpo_args(recipe, run_dir / "checkpoints", weights)
+    runtime_enabled = is_moe_runtime_enabled(model)
+    args = grpo_args(recipe, run_dir / "checkpoints", weights, runtime_enabled)
 
     callbacks = [metrics]
     dev = None
@@ -303,5 +322,9 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
         pass_rates=pass_rates,
         pass_rate_reward=adaptive.reward,
         success_threshold=adaptive.success_threshold,
+        replay=recipe.moe.replay,
+        moe_enabled=runtime_enabled,
     )
+    if runtime_enabled and trainer.ref_model is not None:
+        enable_moe_runtime(trainer.accelerator.unwrap_model(trainer.ref_model), recipe.moe)
     return trainer, dev

@@ -60,14 +60,15 @@ def test_loss_matches_trl(tmp_path, models, loss_type, level):
     recipe = load_recipe(None, [f"grpo.loss_type={loss_type}", f"grpo.importance_sampling_level={level}",
                                 "grpo.num_generations=4", "training.prompts_per_step=2", "grpo.epsilon_high=0.28",
                                 "rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'}]"])
-    ours_args = grpo_args(recipe, tmp_path / "ours", [1.0])
-    trl_args = GRPOConfig(**{k: v for k, v in ours_args.to_dict().items() if k in GRPOConfig.__dataclass_fields__
-                             and GRPOConfig.__dataclass_fields__[k].init}, )
-    trl_args.output_dir = str(tmp_path / "trl")
+    ours_args = grpo_args(recipe, tmp_path / "ours", [1.0], runtime_enabled=True)
+    trl_args = grpo_args(recipe, tmp_path / "trl", [1.0])  # a plain trl.GRPOConfig
     theirs_trainer = GRPOTrainer(model=base, reward_funcs=_reward, args=trl_args, train_dataset=dataset,
                                  processing_class=tokenizer)
     ours_trainer = MathGRPOTrainer(model=ours, reward_funcs=_reward, args=ours_args, train_dataset=dataset,
-                                   processing_class=tokenizer)
+                                   processing_class=tokenizer, moe_enabled=True)
+    assert isinstance(trl_args, GRPOConfig) and type(theirs_trainer) is GRPOTrainer
+    for trainer in (theirs_trainer, ours_trainer):
+        trainer.current_gradient_accumulation_steps = 1  # set by the training loop otherwise
     batch = _batch(base)
     theirs = theirs_trainer.compute_loss(theirs_trainer.model, dict(batch))
     mine = ours_trainer.compute_loss(ours_trainer.model, dict(batch))

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -201,7 +202,7 @@ class MathGRPOTrainer(AtomicCheckpointMixin, MoEReplayMixin, GRPOTrainer):
         optimizer = super().create_optimizer(*args, **kwargs)
         step = optimizer.step
 
-        def guarded_step(*step_args, **step_kwargs):
+        def guarded_step(_optimizer, *step_args, **step_kwargs):
             flag = torch.tensor([float(self._skip_step)], device=self.accelerator.device)
             skip = bool(self.accelerator.gather(flag).max() > 0)
             self._skip_step = False
@@ -216,7 +217,8 @@ class MathGRPOTrainer(AtomicCheckpointMixin, MoEReplayMixin, GRPOTrainer):
             self._bad_loss_steps = 0
             return step(*step_args, **step_kwargs)
 
-        optimizer.step = guarded_step
+        # Bound like the original, because torch's LR schedulers wrap `optimizer.step.__func__`.
+        optimizer.step = types.MethodType(guarded_step, optimizer)
         return optimizer
 
 

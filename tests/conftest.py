@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_command(args: list[str], cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+def _run_command(args: list[str], cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
     """Run a command with the repository on PYTHONPATH; return the CompletedProcess (output captured)."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), full_env.get("PYTHONPATH", "")])
@@ -26,3 +26,9 @@ def run_command(args: list[str], cwd: Path | None = None, timeout: float = 600, 
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def run_command():
+    """Run a command with the repository on PYTHONPATH; return the CompletedProcess (output captured)."""
+    return _run_command

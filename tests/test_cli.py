@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from conftest import run_command
 
 SMOKE = "recipes/tiny-moe/grpo/smoke.yaml"
 
 
-def test_train_command_end_to_end(tmp_path, python):
+def test_train_command_end_to_end(tmp_path, python, run_command):
     out = tmp_path / "run"
     result = run_command([python, "-m", "mathrl.cli", "train", SMOKE, "--output", str(out),
                           "--set", "training.max_steps=1", "--set", "logging.progress=false"])
@@ -18,21 +17,21 @@ def test_train_command_end_to_end(tmp_path, python):
     assert (out / "eval" / "arithmetic" / "report.md").is_file()
 
 
-def test_train_command_unknown_key(python):
+def test_train_command_unknown_key(python, run_command):
     result = run_command([python, "-m", "mathrl.cli", "train", SMOKE, "--set", "training.max_stepz=1"])
     assert result.returncode == 2
     assert "unknown recipe key 'training.max_stepz'" in result.stderr
     assert "max_steps" in result.stderr
 
 
-def test_train_command_unknown_dataset(tmp_path, python):
+def test_train_command_unknown_dataset(tmp_path, python, run_command):
     result = run_command([python, "-m", "mathrl.train", SMOKE, "--output", str(tmp_path / "r"),
                           "--set", "data.train.name=gsm9k"])
     assert result.returncode != 0
     assert "unknown dataset 'gsm9k'" in result.stderr
 
 
-def test_data_list_command(python):
+def test_data_list_command(python, run_command):
     result = run_command([python, "-m", "mathrl.cli", "data", "list"])
     assert result.returncode == 0
     for name in ("gsm8k", "math500", "arithmetic", "big_math"):
@@ -40,7 +39,7 @@ def test_data_list_command(python):
 
 
 @pytest.mark.distributed
-def test_accelerate_launch_two_processes(tmp_path):
+def test_accelerate_launch_two_processes(tmp_path, run_command):
     out = tmp_path / "ddp"
     result = run_command(["accelerate", "launch", "--config_file", "recipes/accelerate/ddp.yaml", "-m", "mathrl.train",
                           SMOKE, "--output", str(out), "--set", "logging.progress=false"])

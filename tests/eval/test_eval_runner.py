@@ -2,7 +2,6 @@
 
 import json
 
-from conftest import run_command
 
 from mathrl.data import load_problems
 from mathrl.eval.runner import evaluate, write_reports
@@ -28,7 +27,7 @@ def test_evaluate_writes_reports(tmp_path):
     assert (tmp_path / "accuracy.png").is_file()
 
 
-def test_eval_command_on_jsonl_file(tmp_path, python):
+def test_eval_command_on_jsonl_file(tmp_path, python, run_command):
     problems = tmp_path / "mine.jsonl"
     problems.write_text("\n".join(json.dumps({"problem": f"What is {a} + 1?", "answer": str(a + 1)})
                                   for a in range(3)) + "\n" + json.dumps({"problem": "no answer here"}) + "\n")
@@ -41,7 +40,7 @@ def test_eval_command_on_jsonl_file(tmp_path, python):
     assert "skipped 1" in result.stderr
 
 
-def test_eval_command_bad_dataset(python):
+def test_eval_command_bad_dataset(python, run_command):
     result = run_command([python, "-m", "mathrl.cli", "eval", "--model", "micro-qwen3-moe", "--dataset", "nope"])
     assert result.returncode == 2
     assert "unknown dataset 'nope'" in result.stderr

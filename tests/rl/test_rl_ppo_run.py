@@ -5,7 +5,6 @@ import json
 import pytest
 import rewards
 import torch
-from conftest import run_command
 from safetensors.torch import load_file
 
 from mathrl.config import load_recipe
@@ -178,7 +177,7 @@ def test_dev_check_keeps_best_model(tmp_path):
 
 
 @pytest.mark.distributed
-def test_ppo_accelerate_launch_two_processes(tmp_path):
+def test_ppo_accelerate_launch_two_processes(tmp_path, run_command):
     out = tmp_path / "ddp"
     result = run_command(["accelerate", "launch", "--config_file", "recipes/accelerate/ddp.yaml", "-m", "mathrl.train",
                           SMOKE, "--output", str(out), "--set", f"rewards=[{{name: '{TEST_REWARDS}:prefer_short'}}]",

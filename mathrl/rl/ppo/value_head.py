@@ -30,9 +30,20 @@ def fresh_copy(model: nn.Module) -> nn.Module:
     dict (TRL's SFTTrainer does, as of TRL 1.16), and the copy's wrapper still calls the original
     model, so a "frozen reference" would follow the policy.
     """
+    import copy
+
+    import mathrl.moe
+
     parameter = next(model.parameters())
-    clone = type(model)(model.config).to(device=parameter.device, dtype=parameter.dtype)
+    config = copy.deepcopy(model.config)
+    runtime = mathrl.moe.is_enabled(model)
+    if runtime:
+        # The config names mathrl's experts implementation, which only `enable` may switch on.
+        config._experts_implementation = mathrl.moe.runtime_of(model).previous_implementation
+    clone = type(model)(config).to(device=parameter.device, dtype=parameter.dtype)
     clone.load_state_dict(model.state_dict())
+    if runtime:
+        mathrl.moe.enable(clone, mathrl.moe.runtime_of(model).config)
     return clone
 
 

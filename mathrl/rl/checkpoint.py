@@ -26,6 +26,20 @@ class AtomicCheckpointMixin:
 
     _staging: str | None = None
 
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        # transformers 5.25 saves fused MoE expert weights in a per-expert layout, and Trainer's own
+        # resume loads the file with load_state_dict, which skips them (missing and unexpected keys)
+        # and leaves the experts at their initial values. from_pretrained converts the layout.
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if hasattr(target, "peft_config") or not (Path(resume_from_checkpoint) / "config.json").is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        loaded = type(target).from_pretrained(resume_from_checkpoint, dtype=next(target.parameters()).dtype)
+        missing, unexpected = target.load_state_dict(loaded.state_dict(), strict=False)
+        if unexpected or any(key not in getattr(target, "_tied_weights_keys", {}) for key in missing):
+            raise RuntimeError(f"checkpoint {resume_from_checkpoint} does not match the model: missing {missing}, "
+                               f"unexpected {unexpected}")
+        logger.info("loaded model weights from %s", resume_from_checkpoint)
+
     def _save_extra_state(self, checkpoint_dir: str) -> None:
         """Write additional files into a checkpoint before it is renamed into place (main process)."""
 

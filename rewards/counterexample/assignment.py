@@ -52,16 +52,22 @@ def strip_verdict(text: str) -> str:
     return _TRAILING_VERDICT.sub("", text, count=1).strip()
 
 
-def _after(text: str, cue: re.Match) -> str:
+def _after(text: str, cue: re.Match) -> list[str]:
+    """Candidates in the sentence after a cue: its math spans joined, and its plain text."""
     rest = text[cue.end() : cue.end() + _MAX_CANDIDATE_CHARS]
     rest = re.sub(r"^\s*(?:\*\*)?\s*(?:is|:|would\s+be|with|at|when)?\s*(?:\*\*)?\s*:?", "", rest, count=1)
-    spans = list(_MATH_SPAN.finditer(rest))
     sentence_end = _SENTENCE_END.search(rest)
     limit = sentence_end.start() if sentence_end else len(rest)
-    spans = [m for m in spans if m.start() < limit or m.start() < 3]
-    if spans:
-        return ", ".join(next(g for g in m.groups() if g is not None).strip() for m in spans)
-    return rest[:limit].strip()
+    sentence = rest[:limit].strip()
+    spans = [m for m in _MATH_SPAN.finditer(rest) if m.start() < limit or m.start() < 3]
+    if not spans:
+        return [sentence] if sentence else []
+    joined = ", ".join(next(g for g in m.groups() if g is not None).strip() for m in spans)
+    # "n = 3 ($F_3 = 2$)": an assignment written before the first span comes first.
+    before = rest[: spans[0].start()].rstrip(" ([{")
+    if "=" in before:
+        return [sentence, before, joined]
+    return [joined, sentence]
 
 
 def answer_candidates(completion: Any) -> list[str]:
@@ -74,9 +80,7 @@ def answer_candidates(completion: Any) -> list[str]:
             candidates.append(remainder[:_MAX_CANDIDATE_CHARS])
     cues = _last_matches(text, _COUNTEREXAMPLE_CUE) + _last_matches(text, EXAMPLE_CUE)
     for cue in cues:
-        candidate = _after(text, cue)
-        if candidate:
-            candidates.append(candidate)
+        candidates.extend(_after(text, cue))
     final = extract_answer(text, fallback=True)
     if final:
         final = strip_verdict(final)
@@ -87,7 +91,7 @@ def answer_candidates(completion: Any) -> list[str]:
 
 
 def _last_matches(text: str, pattern: re.Pattern, count: int = 2) -> list[re.Match]:
-    """The last ``count`` matches of ``pattern``, last first; only the tail of a long text is read."""
+    """Return the last ``count`` matches of ``pattern``, last first; only the tail of a long text is read."""
     tail_start = max(0, len(text) - 20_000)
     matches = list(pattern.finditer(text, tail_start))
     return matches[::-1][:count]
@@ -111,18 +115,39 @@ def _target_name(term: Any) -> str | None:
     return None
 
 
+def _is_target(term: Any) -> bool:
+    if isinstance(term, nodes.Tup):
+        return all(_target_name(item) is not None for item in term.items)
+    return _target_name(term) is not None
+
+
 def _pairs(node: Any, names: list[str]) -> list[tuple[str, Any]]:
     """Turn a parsed answer into (name, value) pairs; unknown names are kept for the caller to judge."""
     if isinstance(node, nodes.Seq) or (
         isinstance(node, nodes.Tup) and node.items and all(isinstance(i, nodes.Relation) for i in node.items)
     ):
-        return [pair for item in node.items for pair in _pairs(item, names)]
+        # Items that assign nothing ("A^2 = 0", "A \neq 0") are consequences the text states; skip them.
+        pairs = []
+        for item in node.items:
+            if isinstance(item, nodes.Relation):
+                try:
+                    pairs.extend(_pairs(item, names))
+                except ParseError:
+                    continue
+        if not pairs:
+            raise ParseError("no item of the list assigns a variable")
+        return pairs
     if isinstance(node, nodes.Relation):
         if any(op != "=" for op in node.ops):
             raise ParseError("an assignment needs '='")
-        value = node.terms[-1]
+        # Leading names are targets and the first other term is the value: "A = B = [[1, 0], [0, 1]]",
+        # "p(x) = x^2 - 1 = (x - 1)(x + 1)".
+        count = 1
+        while count < len(node.terms) - 1 and _is_target(node.terms[count]):
+            count += 1
+        value = node.terms[count]
         pairs = []
-        for target in node.terms[:-1]:
+        for target in node.terms[:count]:
             if isinstance(target, nodes.Tup) and isinstance(value, nodes.Tup):
                 if len(target.items) != len(value.items):
                     raise ParseError("tuple assignment with different lengths")
@@ -147,23 +172,28 @@ def _pairs(node: Any, names: list[str]) -> list[tuple[str, Any]]:
 
 def _parse_candidate(text: str, names: list[str], options: VerifyOptions) -> list[tuple[str, Any]]:
     text = _plain_matrices(text)
-    attempts = [text]
     cut = _TRAILING_PROSE.search(text)
-    if cut:
-        attempts.append(text[: cut.start()])
-    last_error: Exception = ParseError("empty answer")
+    attempts = [text[: cut.start()], text] if cut else [text]
+    # A whole candidate may be a bare value; a piece that starts later in the text must be an
+    # assignment, so "n = 11, since 2047 = 23 * 89" does not read 2047 as the value of n.
+    pieces = [(attempt, True) for attempt in attempts]
     for attempt in attempts:
-        starts = [m.start() for m in _START.finditer(attempt)][:_MAX_STARTS]
-        for start in [0] + [s for s in starts if s > 0]:
-            piece = attempt[start:].strip().rstrip(".,;:").strip()
-            if not piece:
-                continue
-            try:
-                return _pairs(parse_answer(piece, options), names)
-            except TooLarge:
-                raise
-            except ParseError as error:
-                last_error = error
+        starts = [m.start() for m in _START.finditer(attempt) if m.start() > 0][:_MAX_STARTS]
+        pieces += [(attempt[start:], False) for start in starts]
+    last_error: Exception = ParseError("empty answer")
+    for piece, whole in pieces:
+        piece = piece.strip().rstrip(".,;:").strip()
+        if not piece:
+            continue
+        try:
+            node = parse_answer(piece, options)
+            if not whole and not isinstance(node, (nodes.Relation, nodes.Seq, nodes.Tup)):
+                raise ParseError("a value inside the text is not an assignment")
+            return _pairs(node, names)
+        except TooLarge:
+            raise
+        except ParseError as error:
+            last_error = error
     raise last_error
 
 

@@ -34,7 +34,7 @@ DOMAIN_KINDS = (
     "matrix2_rational",
 )
 MAX_POLYNOMIAL_DEGREE = 64
-# Polynomial values are stored as sympy Poly objects in this generator, whatever letter the answer used.
+# Polynomial values become sympy Poly objects in this symbol, whatever letter the completion used.
 POLY_VARIABLE = sympy.Symbol("x")
 
 _RANGE = re.compile(r"^\s*(?:integer\s*)?\[\s*(-?\d+)\s*,\s*(-?\d+)\s*\]\s*$")

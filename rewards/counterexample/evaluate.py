@@ -5,12 +5,12 @@ checked against the verifier's digit bound before they are computed. Values that
 predicate undefined (a division by zero, an order comparison of non-real numbers, the determinant
 of a number) raise ``Undefined``: such a value is outside the set the claim speaks about.
 
-Functions: ``isprime``, ``iscomposite``, ``iseven``, ``isodd``, ``issquare`` (a perfect square),
-``isinteger``, ``divides(a, b)`` (a divides b), ``gcd``, ``lcm``, ``mod(a, b)``, ``max``, ``min``,
-``abs``, ``floor``, ``ceil``, ``sqrt``; for matrices ``det``, ``trace``, ``transpose``,
-``inverse``, ``iszero``, ``isidentity``; for polynomials ``p(k)`` (evaluation), ``degree``,
-``isirreducible`` (over the rationals) and ``nrealroots`` (distinct real roots); sequences
-``fibonacci(n)`` and ``lucas(n)``.
+Functions on numbers: ``isprime``, ``iscomposite``, ``iseven``, ``isodd``, ``issquare`` (a
+perfect square), ``isinteger``, ``divides(a, b)`` (a divides b), ``gcd``, ``lcm``, ``mod(a, b)``,
+``max``, ``min``, ``abs``, ``floor``, ``ceil`` and ``sqrt``. On matrices: ``det``, ``trace``,
+``transpose``, ``inverse``, ``identity(n)`` (the n x n identity), ``iszero`` and ``isidentity``.
+On polynomials: ``p(k)`` (evaluation), ``degree``, ``isirreducible`` (over the rationals) and
+``nrealroots`` (distinct real roots). Sequences: ``fibonacci(n)`` and ``lucas(n)``.
 """
 
 from __future__ import annotations
@@ -203,6 +203,12 @@ class _Evaluator:
         if m.det() == 0:
             raise Undefined("a singular matrix has no inverse")
         return sympy.ImmutableMatrix(m.inv())
+
+    def _fn_identity(self, size: Any) -> Any:
+        size = _integer(size, "identity")
+        if not 1 <= size <= 8:
+            raise Undefined(f"identity({size}) needs a size from 1 to 8")
+        return sympy.ImmutableMatrix(sympy.eye(size))
 
     def _fn_iszero(self, m: Any) -> bool:
         if isinstance(m, sympy.MatrixBase):

@@ -36,7 +36,7 @@ TESTS = frozenset(
 )
 """Functions whose value is true or false; they may stand alone as a condition."""
 FUNCTIONS = TESTS | frozenset(
-    "gcd lcm mod max min det trace transpose inverse degree nrealroots fibonacci lucas".split()
+    "gcd lcm mod max min det trace transpose inverse identity degree nrealroots fibonacci lucas".split()
 )
 """Every function a predicate may call (see ``rewards.counterexample.evaluate`` for their meaning)."""
 

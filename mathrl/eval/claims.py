@@ -27,13 +27,15 @@ _EXAMPLE_WINDOW = 120
 
 def gives_example(completion: str) -> bool:
     """True when the completion names a concrete example: an example cue ("counterexample", "for
-    example", "take", ...) followed within 120 characters by math (a digit, ``=``, ``$``, a bracket).
+    example", "take", ...) followed in the same sentence, within 120 characters, by math (a digit,
+    ``=``, ``$``, a backslash or a bracket).
 
     >>> gives_example("The statement is false. Counterexample: n = 40."), gives_example("It is false.")
     (True, False)
     """
-    for cue in EXAMPLE_CUE.finditer(completion[-20_000:]):
-        window = completion[-20_000:][cue.end() : cue.end() + _EXAMPLE_WINDOW]
+    tail = completion[-20_000:]
+    for cue in EXAMPLE_CUE.finditer(tail):
+        window = re.split(r"\.\s|\n", tail[cue.end() : cue.end() + _EXAMPLE_WINDOW], maxsplit=1)[0]
         if _EXAMPLE_CONTENT.search(window):
             return True
     return False

@@ -130,7 +130,8 @@ def test_true_claims_survive_brute_force(claims):
 
 def test_claims_load_through_registry_and_hf_dataset():
     problem_set = load_problem_set("counterexample_claims", split="test", n=40, levels=[1, 2])
-    assert problem_set.split == "test" and len(problem_set) == 40
+    assert problem_set.split == "test"
+    assert len(problem_set) == 40
     rows = to_trl_rows(problem_set.records, "plain")
     dataset = Dataset.from_list(rows)
     assert dataset[0]["variables"] == rows[0]["variables"]
@@ -155,11 +156,15 @@ def test_countermath_loader_on_fixture(tmp_path):
     assert len(problem_set) == 3
     assert problem_set.skipped == Counter({"missing answer": 1})
     first, second, third = problem_set.records
-    assert first["judgement"] == "false" and first["answer"] == "False"
-    assert first["field"] == "real analysis" and first["id"] == "1.txt"
+    assert first["judgement"] == "false"
+    assert first["answer"] == "False"
+    assert first["field"] == "real analysis"
+    assert first["id"] == "1.txt"
     assert first["rationale"] == "Take $f(x) = 1/x$."
-    assert first["predicate"] is None and first["variables"] is None
-    assert second["judgement"] == "true" and third["judgement"] == "true"
+    assert first["predicate"] is None
+    assert first["variables"] is None
+    assert second["judgement"] == "true"
+    assert third["judgement"] == "true"
     assert first["problem"].startswith("Every continuous function")
     # A local file in the CounterMATH layout loads without the dataset name too.
     assert [r["statement"] for r in load_problems(str(path))] == [r["statement"] for r in problem_set.records]

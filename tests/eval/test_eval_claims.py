@@ -85,8 +85,10 @@ def test_evaluate_claims_with_model_writes_reports(tmp_path):
     model = load_model("micro-qwen3-moe")
     records = load_problems("counterexample_claims", split="test", n=6)
     metrics, results = evaluate(model, tokenizer, records, max_new_tokens=6, progress=False)
-    assert metrics["kind"] == "claims" and metrics["n"] == 6
-    assert "macro_f1" in metrics and "by_field" in metrics
+    assert metrics["kind"] == "claims"
+    assert metrics["n"] == 6
+    assert "macro_f1" in metrics
+    assert "by_field" in metrics
     write_reports(tmp_path, "claims", metrics, results, k=1)
     report = (tmp_path / "report.md").read_text()
     assert "## Claims" in report
@@ -95,4 +97,5 @@ def test_evaluate_claims_with_model_writes_reports(tmp_path):
     assert saved["judgement_accuracy"] == metrics["judgement_accuracy"]
     # The math scorer still serves problem sets.
     math_metrics, _ = evaluate(model, tokenizer, load_problems("aime24", limit=2), max_new_tokens=4, progress=False)
-    assert "kind" not in math_metrics and "macro_f1" not in math_metrics
+    assert "kind" not in math_metrics
+    assert "macro_f1" not in math_metrics

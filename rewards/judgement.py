@@ -84,10 +84,12 @@ def _stated_verdict(match: re.Match) -> bool | None:
 def extract_judgement(completion: Any) -> bool | None:
     r"""Return the verdict a completion gives on a claim (True or False), or None when it gives none.
 
-    >>> extract_judgement(r"Take n = 40. \boxed{False}"), extract_judgement("Hence the statement is not true.")
+    >>> extract_judgement(r"Take n = 40. \boxed{False}"), extract_judgement("So the statement is not true.")
     (False, False)
-    >>> extract_judgement(r"\boxed{\text{True}}"), extract_judgement("The claim holds for every n."), extract_judgement("n = 40")
-    (True, True, None)
+    >>> extract_judgement(r"\boxed{\text{True}}"), extract_judgement("The claim holds for every n.")
+    (True, True)
+    >>> extract_judgement("n = 40") is None
+    True
     """
     text = completion_text(completion)
     for boxed in reversed(boxed_contents(text)):
@@ -126,7 +128,9 @@ class Judgement:
     ) -> list[float | None]:
         golds = judgement if judgement is not None else answer
         if golds is None:
-            raise ValueError("the judgement reward needs a 'judgement' (or 'answer') column aligned with the completions")
+            raise ValueError(
+                "the judgement reward needs a 'judgement' (or 'answer') column aligned with the completions"
+            )
         if len(golds) != len(completions):
             raise ValueError(f"judgement reward: {len(completions)} completions but {len(golds)} judgements")
         scores: list[float | None] = []
@@ -147,5 +151,7 @@ class Judgement:
             scores.append(1.0 if outcome == "match" else 0.0)
         missing = sum(score is None for score in scores)
         if missing:
-            logger.warning("judgement: %d of %d rows have no gold judgement and were not scored", missing, len(scores))
+            logger.warning(
+                "judgement: %d of %d rows have no gold judgement and were not scored", missing, len(scores)
+            )
         return scores

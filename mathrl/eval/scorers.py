@@ -35,7 +35,8 @@ SCORERS: Registry[Scorer] = Registry("scorer")
 def score_math(records: list[dict], completions: list[list[str]], samples: int,
                verify_options: VerifyOptions | None = None) -> tuple[dict, list[ProblemResult]]:
     """Verify every completion's final answer against the record's ``answer``."""
-    pairs = [(record["answer"], completion) for record, group in zip(records, completions) for completion in group]
+    pairs = [(record["answer"], completion)
+             for record, group in zip(records, completions) for completion in group]
     verdicts = iter(verify_many(pairs, options=verify_options))
     results = []
     for record, group in zip(records, completions):

@@ -43,7 +43,11 @@ _TRAILING_PROSE = re.compile(
 )
 _PLAIN_MATRIX = re.compile(r"\[\s*(\[[^\[\]]*\](?:\s*,?\s*\[[^\[\]]*\])*)\s*\]")
 _ROW = re.compile(r"\[([^\[\]]*)\]")
-_START = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?\s*(?:\(\s*[A-Za-z]\s*\)\s*)?=|\(|\\begin|\[|-?\d|\\frac")
+# Places where an assignment or value may start: "n =", "p(x) =", a bracket, a matrix, a number.
+_START = re.compile(
+    r"(?<![A-Za-z\\])[A-Za-z](?:_\{?\w+\}?)?\s*(?:\(\s*[A-Za-z]\s*\)\s*)?="
+    r"|\(|\\begin|\[|-?\d|\\frac"
+)
 
 
 def strip_verdict(text: str) -> str:

@@ -84,7 +84,9 @@ def _variables_json(variables: Any) -> str:
         except json.JSONDecodeError as error:
             raise ValueError(f"claim variables {variables!r:.80} are not valid JSON: {error}") from None
     if not isinstance(variables, Mapping) or not variables:
-        raise ValueError(f"claim variables must map names to domains, e.g. {{'n': 'natural'}}, got {variables!r:.80}")
+        raise ValueError(
+            f"claim variables must map names to domains, e.g. {{'n': 'natural'}}, got {variables!r:.80}"
+        )
     return json.dumps(dict(variables), sort_keys=False)
 
 
@@ -94,7 +96,9 @@ def _load(variables_json: str, predicate: str) -> Claim:
     variables = {}
     for name, domain in raw.items():
         if not _NAME.match(name):
-            raise ValueError(f"invalid variable name {name!r}; use one letter, optionally with a subscript (a_1)")
+            raise ValueError(
+                f"invalid variable name {name!r}; use one letter, optionally with a subscript (a_1)"
+            )
         variables[name] = parse_domain(domain)
     try:
         parsed = parse_predicate(predicate, variables)
@@ -111,7 +115,9 @@ def load_claim(claim: Mapping | Claim) -> Claim | None:
     if isinstance(claim, Claim):
         return claim
     if not isinstance(claim, Mapping):
-        raise TypeError(f"a claim must be a mapping with 'variables' and 'predicate', got {type(claim).__name__}")
+        raise TypeError(
+            f"a claim must be a mapping with 'variables' and 'predicate', got {type(claim).__name__}"
+        )
     predicate = claim.get("predicate")
     if predicate is None or (isinstance(predicate, str) and not predicate.strip()):
         return None

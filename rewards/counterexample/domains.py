@@ -19,7 +19,14 @@ import sympy
 
 from rewards.verify import nodes
 
-__all__ = ["DOMAIN_KINDS", "Domain", "OutsideDomain", "parse_domain", "MAX_POLYNOMIAL_DEGREE", "POLY_VARIABLE"]
+__all__ = [
+    "DOMAIN_KINDS",
+    "Domain",
+    "MAX_POLYNOMIAL_DEGREE",
+    "OutsideDomain",
+    "POLY_VARIABLE",
+    "parse_domain",
+]
 
 DOMAIN_KINDS = (
     "integer",
@@ -166,4 +173,6 @@ def parse_domain(text: str) -> Domain:
     if name in DOMAIN_KINDS and name != "integer_range":
         return Domain(name)
     valid = ", ".join(k for k in DOMAIN_KINDS if k != "integer_range")
-    raise ValueError(f"unknown domain {text!r}; valid domains: {valid}, or an integer range such as '[1, 50]'")
+    raise ValueError(
+        f"unknown domain {text!r}; valid domains: {valid}, or an integer range such as '[1, 50]'"
+    )

@@ -167,7 +167,9 @@ class _PredicateParser(_Parser):
         first = terms[0]
         if isinstance(first, sympy.Function) and type(first).__name__ in TESTS:
             return first
-        raise ParseError(f"{first} is not a condition; compare it (=, <, ...) or apply a test such as isprime()")
+        raise ParseError(
+            f"{first} is not a condition; compare it (=, <, ...) or apply a test such as isprime()"
+        )
 
     def _relation(self) -> str | None:
         tok = self.peek()
@@ -196,7 +198,8 @@ class _PredicateParser(_Parser):
                 self.next()
                 return sympy.Function(tok.value)(*self._call_arguments())
         if tok is not None and tok.kind == "word":
-            raise ParseError(f"unknown function or word {tok.value!r}; known functions: {', '.join(sorted(FUNCTIONS))}")
+            known = ", ".join(sorted(FUNCTIONS))
+            raise ParseError(f"unknown function or word {tok.value!r}; known functions: {known}")
         return super().primary()
 
     def _call_arguments(self) -> list:
@@ -214,7 +217,8 @@ class _PredicateParser(_Parser):
             return symbol
         if symbol.name in self.symbols:
             return self.symbols[symbol.name]
-        raise ParseError(f"unknown name {symbol.name!r}; declared variables: {', '.join(self.variables) or 'none'}")
+        declared = ", ".join(self.variables) or "none"
+        raise ParseError(f"unknown name {symbol.name!r}; declared variables: {declared}")
 
 
 def parse_predicate(text: str, variables: dict[str, Domain], options: VerifyOptions | None = None) -> Any:

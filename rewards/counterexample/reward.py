@@ -50,7 +50,9 @@ class _ClaimReward:
         )
         timeouts = sum(v.reason is CounterexampleReason.TIMEOUT for v in verdicts)
         if timeouts:
-            logger.warning("%s: %d of %d checks timed out and were not scored", type(self).__name__, timeouts, len(rows))
+            logger.warning(
+                "%s: %d of %d checks timed out and were not scored", type(self).__name__, timeouts, len(rows)
+            )
         for verdict in verdicts:
             self.reasons[verdict.reason] += 1
         return dict(zip(rows, verdicts))
@@ -89,7 +91,9 @@ class CounterexampleJudgement(_ClaimReward):
     [1.0, 0.5, 0.0, 1.0]
     """
 
-    def __init__(self, counterexample_weight: float = 1.0, workers: int | None = None, **options: Any) -> None:
+    def __init__(
+        self, counterexample_weight: float = 1.0, workers: int | None = None, **options: Any
+    ) -> None:
         if counterexample_weight < 0:
             raise ValueError(f"counterexample_weight={counterexample_weight} must be >= 0")
         super().__init__(workers=workers, **options)
@@ -106,7 +110,10 @@ class CounterexampleJudgement(_ClaimReward):
         checkable = [
             i
             for i in range(size)
-            if expected[i] is False and verdicts[i] is False and predicates[i] and self.counterexample_weight > 0
+            if expected[i] is False
+            and verdicts[i] is False
+            and predicates[i]
+            and self.counterexample_weight > 0
         ]
         checks = self._check(completions, checkable, columns) if checkable else {}
 
@@ -124,5 +131,6 @@ class CounterexampleJudgement(_ClaimReward):
                 scores.append(None)
                 continue
             found = float(check is not None and bool(check.correct))
-            scores.append((verdict_score + self.counterexample_weight * found) / (1 + self.counterexample_weight))
+            weight = self.counterexample_weight
+            scores.append((verdict_score + weight * found) / (1 + weight))
         return scores

@@ -106,7 +106,8 @@ class WorkerPool:
 
     def run(self, tasks: list[tuple[str, str, VerifyOptions]]) -> list[tuple[bool | None, Reason]]:
         """Judge every ``(gold, answer, options)`` task; an overrun yields ``(None, Reason.TIMEOUT)``."""
-        results = self.call("judge", [((gold, answer, options), options.timeout) for gold, answer, options in tasks])
+        jobs = [((gold, answer, options), options.timeout) for gold, answer, options in tasks]
+        results = self.call("judge", jobs)
         verdicts = []
         for status, value in results:
             if status == "ok":

@@ -136,6 +136,12 @@ def _write_summary(run_dir: Path, before: dict, after: dict, extra: dict) -> Non
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
     summary = {"before_rl": {k: v["accuracy"] for k, v in before.items()},
                "after_rl": {k: v["accuracy"] for k, v in after.items()}, **extra}
+    claim_keys = ("judgement_accuracy", "macro_f1", "frac_explicit_example", "counterexample_success")
+    claims = {name: {stage: {key: metrics[name][key] for key in claim_keys}
+                     for stage, metrics in (("before_rl", before), ("after_rl", after)) if name in metrics}
+              for name, values in after.items() if values.get("kind") == "claims"}
+    if claims:
+        summary["claims"] = claims
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for line in lines[2:]:
         logger.info("%s", line)

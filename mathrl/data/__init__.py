@@ -7,6 +7,7 @@
 """
 
 from mathrl.data.arithmetic import LEVELS, generate_arithmetic
+from mathrl.data.claims import claim_record, generate_claims, read_countermath
 from mathrl.data.loaders import DATASETS, DatasetSpec, load_problem_set, load_problems, register_dataset
 from mathrl.data.prompts import PROMPT_TEMPLATES, format_prompt, register_prompt_template, to_trl_rows
 from mathrl.data.record import RECORD_FIELDS, ProblemSet, answer_to_str, last_boxed, make_record
@@ -19,12 +20,15 @@ __all__ = [
     "DatasetSpec",
     "ProblemSet",
     "answer_to_str",
+    "claim_record",
     "format_prompt",
     "generate_arithmetic",
+    "generate_claims",
     "last_boxed",
     "load_problem_set",
     "load_problems",
     "make_record",
+    "read_countermath",
     "register_dataset",
     "register_prompt_template",
     "to_trl_rows",

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from mathrl.data import sources
 from mathrl.data.arithmetic import generate_arithmetic
+from mathrl.data.claims import generate_claims, read_countermath
 from mathrl.data.record import ProblemSet, validate_records
 from mathrl.registry import Registry
 
@@ -61,6 +62,14 @@ def _read_gsm8k(split: str, seed: int) -> Iterable[dict]:
     return sources.read_gsm8k(split)
 
 
+def _read_claims(split: str, seed: int, **options: Any) -> Iterable[dict]:
+    return generate_claims(split=split, seed=seed, **options)
+
+
+def _read_countermath(split: str, seed: int, path: str | None = None) -> Iterable[dict]:
+    return read_countermath(path)
+
+
 register_dataset(
     "big_math",
     DatasetSpec(
@@ -85,6 +94,26 @@ register_dataset(
         options=("n", "levels", "ops"),
     ),
 )
+register_dataset(
+    "counterexample_claims",
+    DatasetSpec(
+        read=_read_claims,
+        splits=("train", "test"),
+        default_split="train",
+        description="seeded true/false claims with checkable counterexamples",
+        options=("n", "levels", "true_fraction", "families"),
+    ),
+)
+register_dataset(
+    "countermath",
+    DatasetSpec(
+        read=_read_countermath,
+        splits=("test",),
+        default_split="test",
+        description="a CounterMATH-format file you provide (path=...); not shipped",
+        options=("path",),
+    ),
+)
 for _name, _description in (
     ("math500", "MATH-500 test subset (400 of 500 shipped)"),
     ("aime24", "AIME 2024 I and II"),
@@ -94,6 +123,15 @@ for _name, _description in (
     ("olympiadbench", "OlympiadBench English text-only math"),
 ):
     register_dataset(_name, _shipped(_name, _description))
+
+
+def _read_local(path: str | Path) -> Iterable[dict]:
+    """Read a local file in the problem-record layout, or in the CounterMATH layout (statement, judgement)."""
+    rows = sources.read_rows(path)
+    columns = set().union(*(row.keys() for row in rows)) if rows else set()
+    if "problem" not in columns and {"statement", "judgement"} <= columns:
+        return read_countermath(path)
+    return sources.read_local_file(path)
 
 
 def _is_local_path(name_or_path: str | Path) -> bool:
@@ -132,7 +170,7 @@ def load_problem_set(
                 f"options {sorted(options)} are not supported for a local file ({name_or_path}); remove them"
             )
         name = str(name_or_path)
-        problem_set = validate_records(name, None, sources.read_local_file(name_or_path))
+        problem_set = validate_records(name, None, _read_local(name_or_path))
     else:
         name = str(name_or_path)
         if name not in DATASETS:

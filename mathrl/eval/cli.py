@@ -17,8 +17,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="run folder's final/ or checkpoint folder, a LoRA adapter folder, any transformers "
                              "model folder, a hub id, or a preset name such as tiny-qwen3-moe")
     parser.add_argument("--dataset", action="append", required=True,
-                        help="dataset name (math500, gsm8k, aime24, ...) or a .jsonl/.json/.parquet file with "
-                             "'problem' and 'answer' fields; repeat for several")
+                        help="dataset name (math500, gsm8k, aime24, counterexample_claims, ...) or a .jsonl/.json/.parquet "
+                             "file with 'problem' and 'answer' fields (claim files: also 'judgement'); "
+                             "repeat for several")
     parser.add_argument("--split", help="split to evaluate (default: the dataset's test split where it has one)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N problems")
     parser.add_argument("--samples", type=int, default=1, help="completions per problem (k of pass@k and maj@k)")
@@ -93,5 +94,11 @@ def run_eval(args: argparse.Namespace) -> dict:
         logger.info("%s: accuracy %.1f%%, pass@%d %.1f%%, maj@%d %.1f%% on %d problems; report in %s", name,
                     100 * metrics["accuracy"], args.samples, 100 * metrics[f"pass@{args.samples}"], args.samples,
                     100 * metrics[f"maj@{args.samples}"], metrics["n"], folder / "report.md")
+        if metrics.get("kind") == "claims":
+            success = metrics["counterexample_success"]
+            logger.info("%s: judgement accuracy %.1f%%, macro-F1 %.1f, explicit examples %.1f%%, counterexample "
+                        "success %s on checkable false claims", name, 100 * metrics["judgement_accuracy"],
+                        100 * metrics["macro_f1"], 100 * metrics["frac_explicit_example"],
+                        "-" if success is None else f"{100 * success:.1f}%")
         results[name] = metrics
     return results

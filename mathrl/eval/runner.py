@@ -8,47 +8,34 @@ import os
 import tempfile
 from pathlib import Path
 
-from rewards import VerifyOptions, verify_many
+from rewards import VerifyOptions
 
 from mathrl.data.prompts import format_prompt
-from mathrl.eval.metrics import ProblemResult, summarize
+from mathrl.eval.metrics import ProblemResult
 from mathrl.eval.sampling import generate_completions
+from mathrl.eval.scorers import GROUP_KEYS, SCORERS, scorer_kind
 
 __all__ = ["evaluate", "write_reports", "GROUP_KEYS"]
 
 logger = logging.getLogger(__name__)
 
-GROUP_KEYS = ("subject", "level", "source")
-"""Record fields that get a per-value breakdown when the data has them."""
-
 
 def evaluate(model, tokenizer, records: list[dict], template: str = "boxed", samples: int = 1,
              temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 64, batch_size: int = 64,
              progress: bool = True, verify_options: VerifyOptions | None = None,
-             description: str = "evaluating") -> tuple[dict, list[ProblemResult]]:
-    """Return (metrics, per-problem results) for ``records`` in the problem-record format."""
+             description: str = "evaluating", scorer: str | None = None) -> tuple[dict, list[ProblemResult]]:
+    """Return (metrics, per-problem results) for ``records`` in the problem-record format.
+
+    ``scorer`` names an entry of ``SCORERS``; None picks one from the records (``scorer_kind``).
+    """
     if not records:
         raise ValueError("cannot evaluate on an empty problem set")
     prompts = [format_prompt(record, template) for record in records]
     completions = generate_completions(model, tokenizer, prompts, samples=samples, temperature=temperature,
                                        top_p=top_p, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                        progress=progress, description=description)
-    pairs = [(record["answer"], completion) for record, group in zip(records, completions) for completion in group]
-    verdicts = iter(verify_many(pairs, options=verify_options))
-
-    results = []
-    for record, group in zip(records, completions):
-        group_verdicts = [next(verdicts) for _ in group]
-        results.append(ProblemResult(
-            problem=record["problem"],
-            gold=record["answer"],
-            completions=group,
-            answers=[v.answer for v in group_verdicts],
-            correct=[v.correct for v in group_verdicts],
-            reasons=[str(getattr(v.reason, "value", v.reason)) for v in group_verdicts],
-            group={key: str(record[key]) for key in GROUP_KEYS if record.get(key) not in (None, "")},
-        ))
-    return summarize(results, k=samples), results
+    kind = scorer or scorer_kind(records)
+    return SCORERS.get(kind).score(records, completions, samples=samples, verify_options=verify_options)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -72,6 +59,9 @@ def _markdown_table(name: str, metrics: dict, k: int, header: dict | None = None
     for key, buckets in metrics["by"].items():
         for value, values in buckets.items():
             lines.append(row(f"{key}={value}", values))
+    report_lines = SCORERS.get(metrics.get("kind", "math")).report_lines
+    if report_lines is not None:
+        lines += report_lines(metrics)
     return "\n".join(lines) + "\n"
 
 

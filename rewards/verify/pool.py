@@ -1,4 +1,4 @@
-"""A pool of pre-started worker processes that enforces a hard time limit per verification.
+"""A pool of pre-started worker processes that enforces a hard time limit per verification or check.
 
 Signal-based timers only work on the main thread and cannot interrupt a long C-level operation
 such as a huge integer power, so each verification runs in a worker process, and a worker that
@@ -106,13 +106,33 @@ class WorkerPool:
 
     def run(self, tasks: list[tuple[str, str, VerifyOptions]]) -> list[tuple[bool | None, Reason]]:
         """Judge every ``(gold, answer, options)`` task; an overrun yields ``(None, Reason.TIMEOUT)``."""
+        jobs = [((gold, answer, options), options.timeout) for gold, answer, options in tasks]
+        results = self.call("judge", jobs)
+        verdicts = []
+        for status, value in results:
+            if status == "ok":
+                verdicts.append((value[0], Reason(value[1])))
+            elif status == "memory":
+                verdicts.append((False, Reason.TOO_LARGE))
+            elif status == "timeout":
+                verdicts.append((None, Reason.TIMEOUT))
+            else:
+                verdicts.append((None, Reason.UNPARSED_ANSWER))
+        return verdicts
+
+    def call(self, target: str, jobs: list[tuple[tuple, float]]) -> list[tuple[str, object]]:
+        """Run ``target`` (a name in ``rewards.verify._worker.TARGETS``) on each ``(args, timeout)`` job.
+
+        Returns ``(status, result)`` per job, in order: status ``ok`` with the function's result,
+        ``timeout`` when the job overran its limit, ``memory`` or ``error`` (with the error's repr).
+        """
         # NOTE: one batch runs at a time, so calls from several threads of one process wait in turn.
         with self.lock:
-            return self._run(tasks)
+            return self._run(target, jobs)
 
-    def _run(self, tasks: list) -> list:
-        results: list = [None] * len(tasks)
-        pending = deque(range(len(tasks)))
+    def _run(self, target: str, jobs: list) -> list:
+        results: list = [None] * len(jobs)
+        pending = deque(range(len(jobs)))
         started = time.monotonic()
         while pending or any(w.task is not None for w in self.workers):
             now = time.monotonic()
@@ -121,15 +141,15 @@ class WorkerPool:
             for worker in self.workers:
                 if pending and worker.ready and worker.task is None:
                     index = pending.popleft()
-                    gold, answer, options = tasks[index]
+                    args, timeout = jobs[index]
                     try:
-                        worker.inbox.send((index, gold, answer, options))
+                        worker.inbox.send((index, target, args))
                     except OSError:
                         pending.appendleft(index)
                         self._replace(worker)
                         continue
                     worker.task = index
-                    worker.deadline = now + options.timeout
+                    worker.deadline = now + timeout
 
             # 2. Wait for a result, a worker becoming ready, or the nearest deadline.
             busy = [w for w in self.workers if w.task is not None]
@@ -149,22 +169,22 @@ class WorkerPool:
                 except (EOFError, OSError):
                     if worker.task is not None:
                         logger.warning("verifier worker %d exited during a task", worker.proc.pid)
-                        results[worker.task] = (None, Reason.TIMEOUT)
+                        results[worker.task] = ("timeout", None)
                     self._replace(worker)
                     continue
                 if message[0] == "ready":
                     worker.ready = True
                     continue
-                index, correct, reason = message
+                index, status, value = message
                 if index == worker.task:
-                    results[index] = (correct, Reason(reason))
+                    results[index] = (status, value)
                     worker.task = None
 
             # 4. Kill workers past their deadline.
             now = time.monotonic()
             for worker in list(self.workers):
                 if worker.task is not None and now >= worker.deadline:
-                    results[worker.task] = (None, Reason.TIMEOUT)
+                    results[worker.task] = ("timeout", None)
                     self.timeouts += 1
                     self._replace(worker)
         return results

@@ -75,6 +75,8 @@ def test_registry_lists_every_dataset():
         "minerva_math",
         "olympiadbench",
         "arithmetic",
+        "counterexample_claims",
+        "countermath",
     }
     assert set(DATASETS.names()) == expected
 

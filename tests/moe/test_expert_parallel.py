@@ -159,3 +159,45 @@ def test_enable_without_process_group_runs_locally(make_model, make_batch, caplo
     ids, mask = make_batch()
     with torch.no_grad():
         assert torch.equal(model(ids, attention_mask=mask).logits, reference(ids, attention_mask=mask).logits)
+
+
+def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
+    """`accelerate launch` of two processes trains GRPO with the micro preset's 4 experts sharded 2 + 2."""
+    import torch
+    import transformers
+
+    out = tmp_path / "run"
+    command = [
+        "accelerate", "launch", "--config_file", "recipes/accelerate/ddp.yaml", "-m", "mathrl.train",
+        "recipes/tiny-moe/grpo/smoke.yaml", "--output", str(out),
+        "--set", "logging.progress=false",
+        "--set", "moe.expert_parallel.size=2",
+        "--set", "sft.enable=false",
+        # A length penalty in characters differs between completions, so every step has a gradient.
+        "--set", "rewards=[{name: soft_overlong, options: {max_length: 40, cache_length: 40, unit: chars}}]",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "expert parallelism over 2 ranks" in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["processes"] == 2
+    assert summary["grpo"]["steps"] == 2
+
+    def experts(model):
+        return {name: p for name, p in model.state_dict().items() if ".experts." in name}
+
+    from mathrl.models import load_model, load_tokenizer
+
+    start = experts(load_model("micro-qwen3-moe", seed=0, tokenizer=load_tokenizer("micro-qwen3-moe")))
+    checkpoint = experts(transformers.AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-2"))
+    final = experts(transformers.AutoModelForCausalLM.from_pretrained(out / "final"))
+    assert final["model.layers.0.mlp.experts.gate_up_proj"].shape[0] == 4  # all experts, not one rank's shard
+    for name, tensor in final.items():
+        assert torch.equal(checkpoint[name], tensor), f"checkpoint-2 and the final model differ in {name}"
+    unchanged = [name for name in final if torch.equal(start[name], final[name])]
+    assert not unchanged, f"expert tensors that did not train: {unchanged}"
+    for name, tensor in final.items():  # two Adam steps of lr 1e-3 move each weight by about 2e-3 at most
+        assert (tensor - start[name]).abs().max() < 0.01, f"{name} is not the trained starting model"
+    layer = final["model.layers.0.mlp.experts.down_proj"]  # (E, H, I)
+    assert not torch.allclose(layer[:2], layer[2:]), "the two ranks' experts became identical"

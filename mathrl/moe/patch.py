@@ -187,9 +187,11 @@ def enable(model, config: MoEConfig | dict | None = None):
     groups = None
     if config.expert_parallel.size > 1:
         from mathrl.moe.parallel.groups import setup_groups
+        from mathrl.moe.parallel.state import validate
 
-        ep = config.expert_parallel
-        groups = setup_groups(ep.size, ep.hierarchical)
+        groups = setup_groups(config.expert_parallel.size, config.expert_parallel.hierarchical)
+        if groups is not None:
+            validate(blocks, config, groups)
 
     ExpertsInterface.register(EXPERTS_IMPLEMENTATION, _experts_forward)
     runtime = MoERuntime(config)

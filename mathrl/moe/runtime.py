@@ -219,7 +219,9 @@ class LayerState:
         plan = plan_dispatch(top_k_index, self.num_experts, config.capacity_mode, config.capacity_factor)
         dispatched = permute(hidden, plan)  # (S, H)
         if runtime.parallel is not None:  # experts sharded over ranks: all-to-all or all-gather
-            expert_out = runtime.parallel.run(self.layer, experts, dispatched, plan, runtime.chooser)  # (S, H)
+            expert_out = runtime.parallel.run(
+                self.layer, experts, dispatched, plan, runtime.chooser
+            )  # (S, H)
         else:
             weights = ExpertWeights.from_module(experts)
             kernel = runtime.chooser.choose(dispatched, weights, plan)

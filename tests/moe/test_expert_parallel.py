@@ -18,13 +18,16 @@ import pytest
 from mathrl.moe.parallel.chooser import candidates
 from mathrl.moe.parallel.layout import ExpertLayout
 
-pytestmark = pytest.mark.distributed
-
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("ep_cases.py")
 TIMEOUT_S = 240
 
-TWO_RANKS = ["split_mismatch_raises", "equivalence_whole_experts", "chooser_auto_same_function", "train_steps_ddp"]
+TWO_RANKS = [
+    "split_mismatch_raises",
+    "equivalence_whole_experts",
+    "chooser_auto_same_function",
+    "train_steps_ddp",
+]
 FOUR_RANKS = [
     "hierarchical_equals_flat",
     "split_mismatch_raises",
@@ -60,8 +63,16 @@ def launch(world: int, cases: list[str], out_dir: Path) -> list[dict]:
         )
         log = open(out_dir / f"log{rank}.txt", "w")
         processes.append(
-            (subprocess.Popen([sys.executable, str(WORKER), str(out_dir), *cases], env=env, cwd=REPO,
-                              stdout=log, stderr=subprocess.STDOUT), log)
+            (
+                subprocess.Popen(
+                    [sys.executable, str(WORKER), str(out_dir), *cases],
+                    env=env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
         )
     try:
         for process, _ in processes:
@@ -86,7 +97,9 @@ def launch(world: int, cases: list[str], out_dir: Path) -> list[dict]:
 def _assert_case(results: list[dict], case: str) -> None:
     for rank, result in enumerate(results):
         outcome = result.get(case)
-        assert outcome is not None, f"rank {rank} did not run {case!r} (an earlier case failed or timed out):\n{result['_log']}"
+        assert outcome is not None, (
+            f"rank {rank} did not run {case!r} (an earlier case failed or timed out):\n{result['_log']}"
+        )
         assert outcome == "ok", f"rank {rank}, {case}:\n{outcome}"
 
 
@@ -100,11 +113,13 @@ def four_ranks(tmp_path_factory):
     return launch(4, FOUR_RANKS, tmp_path_factory.mktemp("ep4"))
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize("case", TWO_RANKS)
 def test_two_ranks(two_ranks, case):
     _assert_case(two_ranks, case)
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize("case", FOUR_RANKS)
 def test_four_ranks(four_ranks, case):
     _assert_case(four_ranks, case)
@@ -161,6 +176,7 @@ def test_enable_without_process_group_runs_locally(make_model, make_batch, caplo
         assert torch.equal(model(ids, attention_mask=mask).logits, reference(ids, attention_mask=mask).logits)
 
 
+@pytest.mark.distributed
 def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
     """`accelerate launch` of two processes trains GRPO with the micro preset's 4 experts sharded 2 + 2."""
     import torch
@@ -168,13 +184,24 @@ def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
 
     out = tmp_path / "run"
     command = [
-        "accelerate", "launch", "--config_file", "recipes/accelerate/ddp.yaml", "-m", "mathrl.train",
-        "recipes/tiny-moe/grpo/smoke.yaml", "--output", str(out),
-        "--set", "logging.progress=false",
-        "--set", "moe.expert_parallel.size=2",
-        "--set", "sft.enable=false",
+        "accelerate",
+        "launch",
+        "--config_file",
+        "recipes/accelerate/ddp.yaml",
+        "-m",
+        "mathrl.train",
+        "recipes/tiny-moe/grpo/smoke.yaml",
+        "--output",
+        str(out),
+        "--set",
+        "logging.progress=false",
+        "--set",
+        "moe.expert_parallel.size=2",
+        "--set",
+        "sft.enable=false",
         # A length penalty in characters differs between completions, so every step has a gradient.
-        "--set", "rewards=[{name: soft_overlong, options: {max_length: 40, cache_length: 40, unit: chars}}]",
+        "--set",
+        "rewards=[{name: soft_overlong, options: {max_length: 40, cache_length: 40, unit: chars}}]",
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -190,7 +217,9 @@ def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
     from mathrl.models import load_model, load_tokenizer
 
     start = experts(load_model("micro-qwen3-moe", seed=0, tokenizer=load_tokenizer("micro-qwen3-moe")))
-    checkpoint = experts(transformers.AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-2"))
+    checkpoint = experts(
+        transformers.AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-2")
+    )
     final = experts(transformers.AutoModelForCausalLM.from_pretrained(out / "final"))
     assert final["model.layers.0.mlp.experts.gate_up_proj"].shape[0] == 4  # all experts, not one rank's shard
     for name, tensor in final.items():
@@ -201,3 +230,22 @@ def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
         assert (tensor - start[name]).abs().max() < 0.01, f"{name} is not the trained starting model"
     layer = final["model.layers.0.mlp.experts.down_proj"]  # (E, H, I)
     assert not torch.allclose(layer[:2], layer[2:]), "the two ranks' experts became identical"
+
+
+def test_chooser_picks_fastest_and_reprobes():
+    from mathrl.moe.parallel.chooser import ParallelChooser
+
+    chooser = ParallelChooser([(0, 1), (1, 1), (1, 2)], group=None, trials=2, reprobe_every=3)
+    key = (0, 64, True)
+    seconds = {(0, 1): 3.0, (1, 1): 1.0, (1, 2): 2.0}
+    tried = []
+    for _ in range(6):
+        pair, timing = chooser.select(key)
+        assert timing
+        tried.append(pair)
+        chooser.record(key, pair, seconds[pair])
+    assert tried == [(0, 1), (0, 1), (1, 1), (1, 1), (1, 2), (1, 2)]
+    assert [chooser.select(key) for _ in range(3)] == [((1, 1), False)] * 3
+    assert chooser.select(key) == ((0, 1), True)  # after reprobe_every uses it measures again
+    assert chooser.history[-1]["choice"] == (1, 1)
+    assert ParallelChooser([(1, 4)], group=None).select(key) == ((1, 4), False)  # a fixed choice never probes

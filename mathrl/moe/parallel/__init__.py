@@ -5,9 +5,36 @@
     ...train...
     mathrl.moe.parallel.save_pretrained(model, "out", tokenizer)   # every rank; rank 0 writes
 
-Modules: `groups` (process groups, world size 1 fallback), `all_to_all` (differentiable
-collectives), `layout` and `sharding` (which rank stores what), `forward` (the r and d paths),
-`chooser` (adaptive choice), `engine` (per-model state) and `state` (DDP, generate, save, load).
+A world of P processes forms P / W expert-parallel groups of W = ``size`` ranks. Each group holds
+one copy of every expert, sharded as `layout` describes; each forward reads the shards with a
+parallel degree r (0 all-gather, 1 all-to-all, > 1 experts split along I) and a pipelining
+degree d, fixed in the recipe or chosen per layer and token count by `chooser`. Without an
+initialised torch.distributed world, ``size`` > 1 logs a warning and runs every expert locally.
+
+How it combines with data parallelism:
+
+- DDP (``recipes/accelerate/ddp.yaml``): supported and tested. `enable` lists the expert shards
+  in the model's ``_ddp_params_and_buffers_to_ignore``, so DDP neither broadcasts rank 0's shards
+  at start nor all-reduces their gradients. The expert backward divides each shard's gradient,
+  summed over the W ranks' tokens by the all-to-all, by W and averages it over the P / W ranks
+  holding the same shard, which matches the mean DDP takes over all P ranks for dense weights.
+  Call `enable` before the model is wrapped (before ``accelerator.prepare``).
+- FSDP and DeepSpeed ZeRO: not supported; `enable` raises under an accelerate launch that uses
+  them. Both would treat the shards as ordinary parameters: FSDP would flatten and all-gather them
+  over the whole world, and ZeRO would average their gradients over all P ranks. Combining them
+  needs the shards left out of FSDP (``ignored_states``) or put in DeepSpeed's expert parameter
+  groups, with the reduction over the expert data-parallel group kept from here.
+
+Checkpoints: ``state_dict()`` holds this rank's shards. `save_pretrained`, `full_state_dict` and
+`unshard` gather the plain transformers layout (collectives: every rank calls them);
+``load_state_dict`` with full-size tensors cuts them to the local shard, so a checkpoint saved at
+one world size loads at another. `ExpertParallelCheckpoint` rewrites Trainer checkpoints with the
+gathered experts. NOTE: the optimizer state of expert shards in a Trainer checkpoint is rank 0's
+only, so resuming restarts the other ranks' expert moments from rank 0's.
+
+Modules: `groups` (process groups), `all_to_all` (differentiable collectives), `layout` and
+`sharding` (which rank stores what), `forward` (the r and d paths), `chooser` (adaptive choice),
+`engine` (per-model state) and `state` (DDP, generate, save and load).
 """
 
 from __future__ import annotations

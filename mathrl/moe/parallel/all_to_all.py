@@ -1,7 +1,7 @@
 """Differentiable collectives of expert parallelism: all-to-all with variable splits, all-gather of shards.
 
 `all_to_all` sends rows ``[sum(input_splits[:j]), sum(input_splits[:j+1]))`` of a contiguous buffer
-to rank j of the group and receives ``output_splits[j]`` rows from rank j; its backward is the
+to rank j of the group and receives ``output_splits[j]`` rows from rank j. Its backward is the
 all-to-all of the gradient with the splits swapped. gloo returns wrong data without an error when
 the splits of two ranks disagree, or when a buffer split evenly has a size not divisible by the
 group size, so ``check=True`` exchanges the split sizes first and raises on every rank.
@@ -60,7 +60,10 @@ def check_splits(rows: int, output_splits, input_splits, group, device=None) -> 
         )
         input_splits = output_splits = [0] * world
     if not problem and sum(input_splits) != rows:
-        problem = f"rank {_rank(group)}: input splits {list(input_splits)} sum to {sum(input_splits)}, not {rows} rows"
+        problem = (
+            f"rank {_rank(group)}: input splits {list(input_splits)} sum to {sum(input_splits)}, "
+            f"not {rows} rows"
+        )
 
     sent = torch.tensor(list(input_splits), dtype=torch.int64, device=device)
     received = torch.empty_like(sent)
@@ -111,7 +114,9 @@ class _AllToAll(torch.autograd.Function):
 def all_to_all(
     x: torch.Tensor, output_splits=None, input_splits=None, group=None, check: bool = True
 ) -> torch.Tensor:
-    """Exchange rows of `x` with every rank of `group`. Shapes: (sum(input_splits), ...) -> (sum(output_splits), ...).
+    """Exchange rows of `x` with every rank of `group`.
+
+    Shapes: (sum(input_splits), ...) -> (sum(output_splits), ...).
 
     Without splits, every rank sends ``x.shape[0] / world`` rows to each rank.
     """
@@ -143,7 +148,9 @@ class _Start(torch.autograd.Function):
     def backward(ctx, grad):
         pending = ctx.pending
         if pending.work is None:  # _Wait.backward did not run: exchange now
-            pending.grad, pending.work = _exchange(grad, pending.input_splits, pending.output_splits, pending.group)
+            pending.grad, pending.work = _exchange(
+                grad, pending.input_splits, pending.output_splits, pending.group
+            )
         pending.work.wait()
         grad_x, pending.grad, pending.work = pending.grad, None, None
         return grad_x, None

@@ -2,8 +2,10 @@
 
 For each key (layer, global routed slots rounded up to a power of two, grad enabled or not) the
 chooser runs live forwards with every valid (r, d) in turn, `trials` times each, and keeps the
-fastest, then re-probes after `reprobe_every` further forwards of that key. Every candidate computes
-the same function, so probing changes only speed.
+fastest, then re-probes after `reprobe_every` further forwards of that key. With grad enabled a
+trial's time is the layer's forward plus its backward (until the gradients of its dispatched rows
+and of its expert weights).
+Every candidate computes the same function, so probing changes only speed.
 
 All ranks of an EP group must use the same (r, d) in each forward, or their collectives would not
 match. The key comes from counts that every rank has gathered, each rank counts the same
@@ -94,7 +96,11 @@ class ParallelChooser:
         times = torch.tensor([probe.times[p] for p in self.pairs], dtype=torch.float64)
         if self.group is not None:
             backend = dist.get_backend(self.group)
-            device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+            device = (
+                torch.device("cuda", torch.cuda.current_device())
+                if backend == "nccl"
+                else torch.device("cpu")
+            )
             times = times.to(device)
             dist.all_reduce(times, op=dist.ReduceOp.MAX, group=self.group)
             times = times.cpu()
@@ -110,7 +116,13 @@ class ParallelChooser:
             *probe.choice,
             summary,
         )
-        self.history.append({"key": key, "choice": probe.choice, "ms": dict(zip(self.pairs, (t * 1e3 for t in times.tolist())))})
+        self.history.append(
+            {
+                "key": key,
+                "choice": probe.choice,
+                "ms": dict(zip(self.pairs, (t * 1e3 for t in times.tolist()))),
+            }
+        )
 
     def timed(self, device: torch.device):
         """Return a function that reads a clock, synchronising the device first on CUDA."""

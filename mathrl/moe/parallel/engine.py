@@ -17,7 +17,7 @@ from mathrl.moe.experts import KernelChooser
 from mathrl.moe.parallel.chooser import ParallelChooser, candidates
 from mathrl.moe.parallel.forward import ParallelExperts, gather_counts
 from mathrl.moe.parallel.groups import ExpertParallelGroups
-from mathrl.moe.parallel.sharding import make_layout, shard_experts
+from mathrl.moe.parallel.sharding import local_weights, make_layout, shard_experts
 
 __all__ = ["ExpertParallel"]
 
@@ -29,12 +29,32 @@ def _in_backward() -> bool:
     return torch._C._current_graph_task_id() != -1
 
 
+def _time_backward(out: torch.Tensor, inputs: list[torch.Tensor], report, clock) -> None:
+    """Call `report(seconds)` with the time from the gradient of `out` until every gradient of `inputs`.
+
+    The inputs are the dispatched rows and the expert weights, so the time includes the weight
+    gradients' collectives. Every rank runs the same backward graph, so the hooks fire, and `report`
+    may run a collective, at the same point on all ranks.
+    """
+    marks = {"left": len(inputs)}
+
+    def begin(grad):
+        marks["start"] = clock()
+
+    def end(grad):
+        marks["left"] -= 1
+        if marks["left"] == 0 and "start" in marks:
+            report(clock() - marks["start"])
+
+    out.register_hook(begin)
+    for tensor in inputs:
+        tensor.register_hook(end)
+
+
 class ExpertParallel:
     """Shards each MoE layer's experts over the EP group and runs their forward with a chosen (r, d)."""
 
     def __init__(self, config: ExpertParallelConfig, groups: ExpertParallelGroups):
-        if config.degree == 0:
-            raise ValueError("moe.expert_parallel.degree must be 'auto' or an integer >= 1, got 0")
         self.config = config
         self.groups = groups
         self.layers: dict[int, ParallelExperts] = {}
@@ -60,7 +80,11 @@ class ExpertParallel:
         return self.choosers[degrees]
 
     def run(
-        self, layer: int, experts: torch.nn.Module, dispatched: torch.Tensor, plan: DispatchPlan,
+        self,
+        layer: int,
+        experts: torch.nn.Module,
+        dispatched: torch.Tensor,
+        plan: DispatchPlan,
         kernels: KernelChooser,
     ) -> torch.Tensor:
         """Return the expert output of each of this rank's dispatched rows. Shapes: (S, H) -> (S, H)."""
@@ -75,9 +99,17 @@ class ExpertParallel:
             pair, timing = chooser.select(key)
         clock = chooser.timed(dispatched.device)
         started = clock() if timing else 0.0
-        out = parallel.run(experts, dispatched, plan, counts, *pair, kernels)
+        weights = local_weights(experts, self.groups)
+        out = parallel.run(weights, dispatched, plan, counts, *pair, kernels)
         if timing:
-            chooser.record(key, pair, clock() - started)
+            forward_s = clock() - started
+            inputs = [t for t in (dispatched, weights.up, weights.down) if t.requires_grad]
+            if out.requires_grad and inputs:
+                _time_backward(
+                    out, inputs, lambda seconds: chooser.record(key, pair, forward_s + seconds), clock
+                )
+            else:
+                chooser.record(key, pair, forward_s)
         if torch.is_grad_enabled() and not _in_backward():
             self.recent[layer] = pair
         return out

@@ -26,7 +26,7 @@ from mathrl.moe.parallel.all_to_all import (
 )
 from mathrl.moe.parallel.groups import ExpertParallelGroups
 from mathrl.moe.parallel.layout import ExpertLayout
-from mathrl.moe.parallel.sharding import gathered_weights, local_weights
+from mathrl.moe.parallel.sharding import gathered_weights
 
 __all__ = ["ParallelExperts", "gather_counts", "chunk_bounds"]
 
@@ -74,7 +74,9 @@ def _local_plan(counts: list[int], device) -> DispatchPlan:
     )
 
 
-def _compute(x: torch.Tensor, weights: ExpertWeights, plan: DispatchPlan, chooser: KernelChooser) -> torch.Tensor:
+def _compute(
+    x: torch.Tensor, weights: ExpertWeights, plan: DispatchPlan, chooser: KernelChooser
+) -> torch.Tensor:
     """Run the expert MLPs, keeping the result in the autograd graph of x and of every weight.
 
     Every rank must run the same backward collectives, so a rank without rows still returns a
@@ -100,7 +102,7 @@ class ParallelExperts:
 
     def run(
         self,
-        experts: torch.nn.Module,
+        weights: ExpertWeights,
         dispatched: torch.Tensor,
         plan: DispatchPlan,
         counts: list[list[int]],
@@ -108,8 +110,10 @@ class ParallelExperts:
         d: int,
         chooser: KernelChooser,
     ) -> torch.Tensor:
-        """Return the expert output of each dispatched row. Shapes: (S, H) -> (S, H)."""
-        weights = local_weights(experts, self.groups)
+        """Return the expert output of each dispatched row. Shapes: (S, H) -> (S, H).
+
+        `weights` are this rank's shards (see `sharding.local_weights`).
+        """
         if r == 0:
             full = gathered_weights(self.layout, weights, self.groups.ep_group, self.layout.splits)
             return _compute(dispatched, full, plan, chooser)

@@ -65,7 +65,9 @@ class ExpertParallelGroups:
         return self._gather_groups[block]
 
 
-def setup_groups(size: int, hierarchical: bool = False, local_size: int | None = None) -> ExpertParallelGroups | None:
+def setup_groups(
+    size: int, hierarchical: bool = False, local_size: int | None = None
+) -> ExpertParallelGroups | None:
     """Build the EP groups of `size` ranks; None when torch.distributed is not initialised or size == 1.
 
     Raises ValueError when the world size is not a multiple of `size`, or, with `hierarchical`, when

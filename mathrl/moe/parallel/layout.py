@@ -60,7 +60,7 @@ def stored(experts: torch.nn.Module, weight: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ExpertLayout:
-    """Which experts, or which slice of which expert, each of the W ranks stores."""
+    """Assignment of whole experts, or of expert slices, to each of the W ranks."""
 
     world: int  # W
     rank: int
@@ -114,14 +114,14 @@ class ExpertLayout:
         return self.intermediate // self.splits
 
     def degrees(self) -> list[int]:
-        """The valid parallel degrees r: 0, 1 and every divisor of s above 1."""
+        """Return the valid parallel degrees r: 0, 1 and every divisor of s above 1."""
         return [0] + [r for r in range(1, self.splits + 1) if self.splits % r == 0]
 
     def check_degree(self, r: int) -> None:
         if r not in self.degrees():
             raise ValueError(
-                f"moe.expert_parallel.r={r} is not valid for {self.world} ranks and {self.num_experts} experts; "
-                f"valid: {', '.join(map(str, self.degrees()))} or auto"
+                f"moe.expert_parallel.r={r} is not valid for {self.world} ranks and "
+                f"{self.num_experts} experts; valid: {', '.join(map(str, self.degrees()))} or auto"
             )
 
     # -- the shard of this rank -------------------------------------------------------------------
@@ -131,7 +131,9 @@ class ExpertLayout:
         size = self.slice_size
         start = slice_index * size
         if self.gate == "halves":
-            columns = list(range(start, start + size)) + list(range(self.intermediate + start, self.intermediate + start + size))
+            columns = list(range(start, start + size)) + list(
+                range(self.intermediate + start, self.intermediate + start + size)
+            )
         elif self.gate == "interleaved":
             columns = list(range(2 * start, 2 * (start + size)))
         else:

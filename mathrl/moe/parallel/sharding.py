@@ -15,7 +15,15 @@ from mathrl.moe.experts import ExpertWeights
 from mathrl.moe.parallel.all_to_all import all_gather_shards, average_gradient
 from mathrl.moe.parallel.layout import ExpertLayout, gate_layout, input_major, stored, up_name
 
-__all__ = ["shard_experts", "unshard_experts", "gather_full", "expert_param_names", "full_tensors", "local_weights", "gathered_weights"]
+__all__ = [
+    "shard_experts",
+    "unshard_experts",
+    "gather_full",
+    "expert_param_names",
+    "full_tensors",
+    "local_weights",
+    "gathered_weights",
+]
 
 
 def expert_param_names(experts: torch.nn.Module) -> list[str]:
@@ -96,7 +104,10 @@ def gather_full(experts: torch.nn.Module, name: str, shard: torch.Tensor, group)
 
 def full_tensors(experts: torch.nn.Module, group) -> dict[str, torch.Tensor]:
     """Return the full expert parameters in transformers' layout (a collective over the EP group)."""
-    return {name: gather_full(experts, name, getattr(experts, name), group) for name in expert_param_names(experts)}
+    return {
+        name: gather_full(experts, name, getattr(experts, name), group)
+        for name in expert_param_names(experts)
+    }
 
 
 def unshard_experts(experts: torch.nn.Module, group) -> None:
@@ -165,4 +176,3 @@ def gathered_weights(layout: ExpertLayout, weights: ExpertWeights, group, n: int
         down_bias=down_bias,
         activation=weights.activation,
     )
-

@@ -2,10 +2,10 @@
 
 Three things change on a model whose experts are sharded:
 
-- its expert parameters are listed in ``_ddp_params_and_buffers_to_ignore``, so that
-  DistributedDataParallel neither broadcasts rank 0's shards at start (which would make every
-  rank's experts identical) nor all-reduces their gradients; those are averaged inside the
-  backward instead (see `sharding.local_weights`);
+- its expert parameters are listed in ``_ddp_params_and_buffers_to_ignore``. So
+  DistributedDataParallel neither broadcasts rank 0's shards at start, which would make every
+  rank's experts identical, nor all-reduces their gradients. The expert backward averages those
+  instead (see `sharding.local_weights`).
 - its ``generate`` defaults to ``synced_gpus=True``, because a rank that finished early must keep
   running forwards while the others still need its part of the experts;
 - ``state_dict()`` holds only this rank's shards. `full_state_dict`, `save_pretrained` and
@@ -24,6 +24,7 @@ from transformers import TrainerCallback
 from mathrl.moe.parallel.sharding import expert_param_names, full_tensors, unshard_experts
 
 __all__ = [
+    "validate",
     "attach",
     "detach",
     "sharded_experts",
@@ -57,6 +58,24 @@ def sharded_experts(model) -> list[tuple[str, torch.nn.Module]]:
     return [(name, m) for name, m in _pretrained(model).named_modules() if hasattr(m, "_mathrl_layout")]
 
 
+def validate(blocks, config, groups) -> None:
+    """Raise before anything is patched when the experts cannot be sharded as configured."""
+    from mathrl.moe.parallel.sharding import make_layout
+
+    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if os.environ.get(variable, "false").lower() == "true":
+            raise NotImplementedError(
+                f"moe.expert_parallel.size={groups.size} is not supported with {name}, which would treat the "
+                "expert shards as replicated weights; launch with recipes/accelerate/ddp.yaml"
+            )
+    if config.expert_parallel.degree == 0:
+        raise ValueError("moe.expert_parallel.degree must be 'auto' or an integer >= 1, got 0")
+    for _layer, experts, _router, _gating in blocks:
+        layout = make_layout(experts, groups.size, groups.rank)
+        if config.expert_parallel.r != "auto":
+            layout.check_degree(config.expert_parallel.r)
+
+
 def attach(hf_model, runtime, blocks, config, groups) -> None:
     """Shard the experts of every MoE block and switch the runtime to the expert-parallel forward."""
     from mathrl.moe.parallel.engine import ExpertParallel
@@ -76,7 +95,11 @@ def attach(hf_model, runtime, blocks, config, groups) -> None:
     hf_model.generate = _synced_generate.__get__(hf_model)
     logger.info(
         "expert parallelism over %d ranks (rank %d, %d copies): %d expert tensors sharded, r=%s, degree=%s",
-        groups.size, groups.rank, groups.dp_size, len(names), config.expert_parallel.r,
+        groups.size,
+        groups.rank,
+        groups.dp_size,
+        len(names),
+        config.expert_parallel.r,
         config.expert_parallel.degree,
     )
 
@@ -101,7 +124,7 @@ def unshard(model):
 
     A collective: every rank of the EP group must call it. The runtime stays enabled and runs all
     experts on each process, so the model can then be evaluated or saved by one process alone.
-    An optimizer built before still holds the old shards.
+    An optimizer built before still references the old shards.
     """
     hf_model, runtime = _runtime(model)
     if getattr(runtime, "parallel", None) is not None:

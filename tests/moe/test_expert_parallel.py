@@ -168,8 +168,8 @@ def test_enable_without_process_group_runs_locally(make_model, make_batch, caplo
 
     import mathrl.moe as moe
 
-    reference = moe.enable(make_model("qwen3_moe"))
-    model = moe.enable(make_model("qwen3_moe"), {"expert_parallel": {"size": 2}})
+    reference = moe.enable(make_model("qwen3_moe"), {"expert_impl": "loop"})
+    model = moe.enable(make_model("qwen3_moe"), {"expert_impl": "loop", "expert_parallel": {"size": 2}})
     assert "not initialised" in caplog.text
     ids, mask = make_batch()
     with torch.no_grad():

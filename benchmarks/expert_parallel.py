@@ -8,8 +8,10 @@ Every rank runs one Qwen3-MoE expert layer (E experts sharded over the W ranks) 
 tokens. For each token count, one model per fixed (r, d) and one with r and degree 'auto' share
 weights and inputs; they run interleaved (order rotating every repeat) for forward+backward, and
 a step's time is the slowest rank's. The adaptive model first runs until its chooser has decided.
-Each row prints the median step time of every variant, the best fixed one, the adaptive one, the
-adaptive choice and the ratio adaptive / best (the goal is <= 1.10).
+Each row prints the median step time (ms) of every variant, the best fixed one, the adaptive
+choice, the ratio adaptive / best (the goal is <= 1.10), choice / best (the median of the fixed
+variant that the chooser picked over the best, which leaves out the noise between two models
+doing the same computation) and adaptive / best over the minimum step times instead of medians.
 """
 
 # ruff: noqa: T201 - a benchmark script prints its table
@@ -106,14 +108,22 @@ def worker(rank: int, world: int, port: int, args) -> None:
             f"I={args.inter} E={args.experts} K={args.top_k}; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs; torch {torch.__version__}"
         )
-        header = " | ".join(["tokens/rank", *variants, "best fixed", "adaptive choice", "adaptive/best"])
-        print(f"| {header} |")
-        print("|" + "---|" * (len(variants) + 4))
+        columns = [
+            "tokens/rank",
+            *variants,
+            "best fixed",
+            "adaptive choice",
+            "adaptive/best",
+            "choice/best",
+            "adaptive/best (min)",
+        ]
+        print(f"| {' | '.join(columns)} |")
+        print("|" + "---|" * len(columns))
     generator = torch.Generator().manual_seed(rank)
     for tokens in args.tokens:
         x = torch.randn(1, tokens, args.hidden, generator=generator).to(device).requires_grad_(True)
         # Let the adaptive chooser decide (every candidate, `trials` times) before timing.
-        chooser_steps = len(pairs) * 3 + 1
+        chooser_steps = len(pairs) * 4 + 1
         for _ in range(chooser_steps):
             _step(models["auto"], x, device)
         for model in models.values():  # warm up, including the kernel choice of each variant
@@ -124,6 +134,7 @@ def worker(rank: int, world: int, port: int, args) -> None:
             for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
                 times[name].append(_step(models[name], x, device))
         medians = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+        minima = {name: min(values) * 1e3 for name, values in times.items()}
         fixed = {name: value for name, value in medians.items() if name != "auto"}
         best = min(fixed, key=fixed.get)
         decisions = [
@@ -137,10 +148,12 @@ def worker(rank: int, world: int, port: int, args) -> None:
                 f"{best} {fixed[best]:.2f}",
                 choice,
                 f"{medians['auto'] / fixed[best]:.3f}",
+                f"{fixed[choice] / fixed[best]:.3f}" if choice in fixed else "-",
+                f"{minima['auto'] / min(v for n, v in minima.items() if n != 'auto'):.3f}",
             ]
             print("| " + " | ".join(cells) + " |", flush=True)
     if rank == 0:
-        print("\nchooser measurements (forward+backward of the expert layer, min of 3, slowest rank):")
+        print("\nchooser measurements (forward+backward of the expert layer, min of 4, slowest rank):")
         for entry in runtime.parallel.choosers[tuple(layout.degrees())].history:
             slots, grad = entry["key"][1], entry["key"][2]
             times = ", ".join(f"r={r} d={d} {ms:.1f}" for (r, d), ms in entry["ms"].items())

@@ -140,7 +140,7 @@ def case_chooser_auto_same_function():
     runtime = model._mathrl_moe
     pairs = _pairs(8, dist.get_world_size())
     with torch.no_grad():
-        for step in range(len(pairs) * 3 + 2):
+        for step in range(len(pairs) * 4 + 2):
             ids, mask = _batch(seed=100 + rank)  # the same bucket every step
             expected = reference(ids, attention_mask=mask).logits
             actual = model(ids, attention_mask=mask).logits

@@ -232,6 +232,16 @@ def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
     assert not torch.allclose(layer[:2], layer[2:]), "the two ranks' experts became identical"
 
 
+def test_config_rejects_bad_degrees():
+    from mathrl.moe.config import ExpertParallelConfig
+
+    with pytest.raises(ValueError, match="degree must be 'auto' or an integer >= 1, got 0"):
+        ExpertParallelConfig(size=2, degree=0)
+    with pytest.raises(ValueError, match="r must be 'auto' or an integer >= 0"):
+        ExpertParallelConfig(size=2, r="fast")
+    assert ExpertParallelConfig(size=2, r=0, degree=4).r == 0
+
+
 def test_chooser_picks_fastest_and_reprobes():
     from mathrl.moe.parallel.chooser import ParallelChooser
 
@@ -244,8 +254,13 @@ def test_chooser_picks_fastest_and_reprobes():
         assert timing
         tried.append(pair)
         chooser.record(key, pair, seconds[pair])
-    assert tried == [(0, 1), (0, 1), (1, 1), (1, 1), (1, 2), (1, 2)]
+    assert tried == [(0, 1), (1, 1), (1, 2), (0, 1), (1, 1), (1, 2)]
     assert [chooser.select(key) for _ in range(3)] == [((1, 1), False)] * 3
     assert chooser.select(key) == ((0, 1), True)  # after reprobe_every uses it measures again
     assert chooser.history[-1]["choice"] == (1, 1)
     assert ParallelChooser([(1, 4)], group=None).select(key) == ((1, 4), False)  # a fixed choice never probes
+
+    close = ParallelChooser([(1, 1), (1, 2)], group=None, trials=1, tolerance=0.05)
+    close.record(key, close.select(key)[0], 1.04)
+    close.record(key, close.select(key)[0], 1.0)
+    assert close.select(key) == ((1, 1), False)  # within 5% of the fastest, the lower d wins

@@ -1,8 +1,8 @@
 """Adaptive choice of the parallel degree r and pipelining degree d, per MoE layer and token-count bucket.
 
 For each key (layer, global routed slots rounded up to a power of two, grad enabled or not) the
-chooser runs live forwards with every valid (r, d) in turn, `trials` times each, and keeps the
-fastest, then re-probes after `reprobe_every` further forwards of that key. With grad enabled a
+chooser runs live forwards with every valid (r, d) in turn, `trials` rounds, and keeps the one with
+the lowest minimum time (preferring a lower d within `tolerance`), then re-probes after `reprobe_every` further forwards of that key. With grad enabled a
 trial's time is the layer's forward plus its backward (until the gradients of its dispatched rows
 and of its expert weights).
 Every candidate computes the same function, so probing changes only speed.
@@ -59,8 +59,9 @@ class ParallelChooser:
         self,
         pairs: list[tuple[int, int]],
         group,
-        trials: int = 3,
+        trials: int = 4,
         reprobe_every: int = 500,
+        tolerance: float = 0.05,
     ):
         if not pairs:
             raise ValueError("the expert-parallel chooser needs at least one (r, d) candidate")
@@ -68,6 +69,7 @@ class ParallelChooser:
         self.group = group
         self.trials = trials
         self.reprobe_every = reprobe_every
+        self.tolerance = tolerance
         self.probes: dict[tuple, _Probe] = {}
         self.history: list[dict] = []  # one entry per decision: key, choice, times
 
@@ -80,7 +82,8 @@ class ParallelChooser:
             return self.pairs[0], False
         probe = self.probes.get(key)
         if probe is None or (probe.choice is not None and probe.uses >= self.reprobe_every):
-            probe = self.probes[key] = _Probe(queue=[p for p in self.pairs for _ in range(self.trials)])
+            # Round-robin, so that a burst of load from other processes slows every candidate alike.
+            probe = self.probes[key] = _Probe(queue=[p for _ in range(self.trials) for p in self.pairs])
         if probe.choice is not None:
             probe.uses += 1
             return probe.choice, False
@@ -104,7 +107,11 @@ class ParallelChooser:
             times = times.to(device)
             dist.all_reduce(times, op=dist.ReduceOp.MAX, group=self.group)
             times = times.cpu()
-        best = int(torch.argmin(times))
+        # Among pairs within `tolerance` of the fastest, take the lowest d (then the lowest r): fewer
+        # messages per forward vary less with other processes' load than the probe can resolve.
+        limit = float(times.min()) * (1 + self.tolerance)
+        close = [i for i, t in enumerate(times.tolist()) if t <= limit]
+        best = min(close, key=lambda i: (self.pairs[i][1], i))
         probe.choice, probe.uses = self.pairs[best], 0
         layer, bucket, grad = key
         summary = ", ".join(f"r={r} d={d} {t * 1e3:.2f}" for (r, d), t in zip(self.pairs, times.tolist()))

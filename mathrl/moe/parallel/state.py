@@ -68,8 +68,6 @@ def validate(blocks, config, groups) -> None:
                 f"moe.expert_parallel.size={groups.size} is not supported with {name}, which would treat the "
                 "expert shards as replicated weights; launch with recipes/accelerate/ddp.yaml"
             )
-    if config.expert_parallel.degree == 0:
-        raise ValueError("moe.expert_parallel.degree must be 'auto' or an integer >= 1, got 0")
     for _layer, experts, _router, _gating in blocks:
         layout = make_layout(experts, groups.size, groups.rank)
         if config.expert_parallel.r != "auto":

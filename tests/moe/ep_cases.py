@@ -271,6 +271,45 @@ def case_save_load_other_world_size(out_dir: Path):
         _assert_close(tensor, original[name], f"load_state_dict {name}", tolerance=0)
 
 
+def case_checkpoint_callback(out_dir: Path):
+    """The Trainer callback writes full experts and restores each rank's own expert optimizer state."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    import mathrl.moe as moe
+    from mathrl.moe.parallel import ExpertParallelCheckpoint, full_state_dict
+
+    rank = dist.get_rank()
+    model = moe.enable(_build(), {"expert_impl": "loop", "expert_parallel": {"size": dist.get_world_size()}})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    ids, mask = _batch(seed=rank)
+    _loss(model, ids, mask)[1].backward()
+    optimizer.step()
+
+    folder = out_dir / "trainer" / "checkpoint-1"
+    if rank == 0:
+        folder.mkdir(parents=True)
+        model.save_pretrained(folder)  # what the Trainer writes: rank 0's shards only
+    dist.barrier()
+    args = SimpleNamespace(output_dir=str(out_dir / "trainer"))
+    state = SimpleNamespace(global_step=1, is_world_process_zero=rank == 0)
+    callback = ExpertParallelCheckpoint()
+    callback.on_save(args, state, None, model=model, optimizer=optimizer)
+    dist.barrier()
+
+    saved = transformers.Qwen3MoeForCausalLM.from_pretrained(folder).state_dict()
+    for name, tensor in full_state_dict(model).items():
+        if ".experts." in name:  # without DDP the dense weights differ between ranks
+            _assert_close(saved[name], tensor, f"checkpoint {name}", tolerance=0)
+
+    experts = model.model.layers[0].mlp.experts
+    expected = optimizer.state[experts.down_proj]["exp_avg"].clone()
+    optimizer.state[experts.down_proj]["exp_avg"].zero_()  # as if rank 0's state had been loaded
+    callback.on_train_begin(args, state, None, model=model, optimizer=optimizer)
+    _assert_close(optimizer.state[experts.down_proj]["exp_avg"], expected, "restored exp_avg", tolerance=0)
+
+
 def main() -> int:
     out_dir = Path(sys.argv[1])
     cases = sys.argv[2:]

@@ -29,8 +29,7 @@ Checkpoints: ``state_dict()`` holds this rank's shards. `save_pretrained`, `full
 `unshard` gather the plain transformers layout (collectives: every rank calls them);
 ``load_state_dict`` with full-size tensors cuts them to the local shard, so a checkpoint saved at
 one world size loads at another. `ExpertParallelCheckpoint` rewrites Trainer checkpoints with the
-gathered experts. NOTE: the optimizer state of expert shards in a Trainer checkpoint is rank 0's
-only, so resuming restarts the other ranks' expert moments from rank 0's.
+gathered experts and keeps each rank's expert optimizer state for resuming.
 
 Modules: `groups` (process groups), `all_to_all` (differentiable collectives), `layout` and
 `sharding` (which rank stores what), `forward` (the r and d paths), `chooser` (adaptive choice),

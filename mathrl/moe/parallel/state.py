@@ -168,17 +168,30 @@ def save_pretrained(model, path: str | os.PathLike, tokenizer=None, is_main: boo
             tokenizer.save_pretrained(path)
 
 
-class ExpertParallelCheckpoint(TrainerCallback):
-    """Rewrite the weights of each Trainer checkpoint with the gathered full experts.
+def _expert_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
+    return [
+        (f"{prefix}.{name}" if prefix else name, getattr(experts, name))
+        for prefix, experts in sharded_experts(model)
+        for name in expert_param_names(experts)
+    ]
 
-    The Trainer saves from the main process only, which holds only its shards; this callback runs
-    on every process right after a save, gathers the experts and lets the main process overwrite the
-    checkpoint's weight files.
+
+class ExpertParallelCheckpoint(TrainerCallback):
+    """Complete each Trainer checkpoint with the gathered experts and every rank's expert optimizer state.
+
+    The Trainer saves from the main process only, which holds only its shards. Right after a save
+    this callback runs on every process: the ranks gather the experts and the main process
+    overwrites the checkpoint's weight files; each rank writes the optimizer state of its own
+    shards to ``expert_optimizer_rank<r>.pt``. When a resumed run begins, each rank puts its file's
+    state back in place of the main process's shard state that the Trainer loaded.
+    NOTE: the per-rank files assume that the resumed run has the same world and EP size.
     """
 
-    def on_save(self, args, state, control, model=None, **kwargs):
+    def on_save(self, args, state, control, model=None, optimizer=None, **kwargs):
         if model is None or not sharded_experts(model):
             return control
+        import torch.distributed as dist
+
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         full = full_state_dict(model)
         if state.is_world_process_zero and folder.is_dir():
@@ -187,4 +200,34 @@ class ExpertParallelCheckpoint(TrainerCallback):
             _remove_weight_files(folder)
             _pretrained(model).save_pretrained(folder, state_dict=full)
             logger.info("wrote the gathered experts into %s", folder)
+        if optimizer is not None and folder.is_dir():
+            shards = {
+                name: optimizer.state[p] for name, p in _expert_parameters(model) if p in optimizer.state
+            }
+            torch.save(shards, folder / f"expert_optimizer_rank{dist.get_rank()}.pt")
+        return control
+
+    def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        if model is None or optimizer is None or state.global_step == 0 or not sharded_experts(model):
+            return control
+        import torch.distributed as dist
+
+        path = (
+            Path(args.output_dir)
+            / f"checkpoint-{state.global_step}"
+            / f"expert_optimizer_rank{dist.get_rank()}.pt"
+        )
+        if not path.is_file():
+            logger.warning(
+                "%s is missing; the expert shards resume with the main process's optimizer state", path
+            )
+            return control
+        shards = torch.load(path, map_location="cpu")
+        for name, param in _expert_parameters(model):
+            if name in shards:
+                optimizer.state[param] = {
+                    key: value.to(param.device) if isinstance(value, torch.Tensor) and value.dim() else value
+                    for key, value in shards[name].items()
+                }
+        logger.info("restored this rank's expert optimizer state from %s", path)
         return control

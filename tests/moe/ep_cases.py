@@ -120,7 +120,7 @@ def case_equivalence_split_experts():
 
 
 def case_equivalence_hierarchical():
-    # The launcher says all ranks share one node; pretend they are 2 nodes of 2 ranks.
+    # The launcher puts all ranks on one node; treat them as 2 nodes of 2 ranks.
     os.environ["LOCAL_WORLD_SIZE"] = "2"
     try:
         _check_equivalence(
@@ -200,7 +200,7 @@ def case_split_mismatch_raises():
     wrong_input = [2] * world
     if rank == 0:
         wrong_input[0], wrong_input[1] = 1, 3
-    # Rank 1 alone expects 3 rows from rank 0, so only rank 1 sees it; every rank must still raise.
+    # Rank 1 alone expects 3 rows from rank 0, so only rank 1 detects it; every rank must still raise.
     wrong_output = [3, 1] + [2] * (world - 2) if rank == 1 else [2] * world
     for output_splits, input_splits in (([2] * world, wrong_input), (wrong_output, [2] * world)):
         try:

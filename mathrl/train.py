@@ -227,10 +227,22 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     if recipe.algorithm == "grpo" and recipe.grpo.beta > 0 and not recipe.model.lora.enable:
         _ensure_loadable_reference(model, tokenizer, run_dir, state)
 
+    expert_parallel = recipe.moe.enable and recipe.moe.expert_parallel.size > 1
+    if expert_parallel:
+        # Shard the experts only for the RL stage: SFT and the main-process evaluations run the full model.
+        import mathrl.moe
+        from mathrl.moe.parallel import ExpertParallelCheckpoint
+
+        if recipe.model.lora.enable:
+            raise RecipeError("moe.expert_parallel.size > 1 does not support model.lora yet; disable one of them")
+        model = mathrl.moe.enable(model, recipe.moe)
+
     stage = recipe.algorithm
     rl_started = time.perf_counter()
     trainer, dev = build_trainer(recipe, model, tokenizer, train_records, run_dir,
                                  MetricsCallback(run_dir, stage, recipe.logging.tensorboard), dev_records)
+    if expert_parallel:
+        trainer.add_callback(ExpertParallelCheckpoint())  # checkpoints get the gathered experts
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
     if resume:
         logger.info("resuming %s from %s", stage.upper(), checkpoint or "the start (no checkpoint found)")
@@ -240,6 +252,10 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     summary[stage] = {"steps": trainer.state.global_step, "seconds": round(time.perf_counter() - rl_started, 1)}
 
     final_model = trainer.model
+    if expert_parallel:  # every process: gather the experts so that one process can save and evaluate
+        from mathrl.moe.parallel import unshard
+
+        final_model = unshard(final_model)
     if hasattr(final_model, "merge_and_unload"):
         if state.is_main_process:
             save_model_atomic(final_model, tokenizer, run_dir / "final_adapter")

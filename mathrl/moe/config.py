@@ -40,10 +40,12 @@ class ExpertParallelConfig:
     def __post_init__(self):
         if not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"moe.expert_parallel.size must be an integer >= 1, got {self.size!r}")
-        for key in ("r", "degree"):
+        for key, low in (("r", 0), ("degree", 1)):
             value = getattr(self, key)
-            if value != "auto" and not (isinstance(value, int) and value >= 0):
-                raise ValueError(f"moe.expert_parallel.{key} must be 'auto' or an integer >= 0, got {value!r}")
+            if value != "auto" and not (isinstance(value, int) and value >= low):
+                raise ValueError(
+                    f"moe.expert_parallel.{key} must be 'auto' or an integer >= {low}, got {value!r}"
+                )
 
 
 @dataclass

@@ -171,21 +171,27 @@ def enable(model, config: MoEConfig | dict | None = None):
     """Run the expert layers of a transformers MoE model through mathrl's runtime; returns `model`.
 
     Calling it again replaces the options. With ``config.enable`` False it leaves the model as is.
+    With ``config.expert_parallel.size`` > 1 inside an initialised torch.distributed world, it shards
+    the experts over groups of that many ranks (every rank must call it; see `mathrl.moe.parallel`).
     """
     config = _as_config(config)
     if not config.enable:
         return model
-    if config.expert_parallel.size > 1:
-        raise NotImplementedError(
-            f"moe.expert_parallel.size={config.expert_parallel.size}: expert parallelism "
-            "is not implemented yet; set it to 1"
-        )
     hf_model = _pretrained(model)
     if is_enabled(hf_model):
         disable(hf_model)
     blocks = _moe_blocks(hf_model)
     if not blocks:
         raise ValueError(f"{type(hf_model).__name__} has no MoE expert layers that mathrl.moe can run")
+
+    groups = None
+    if config.expert_parallel.size > 1:
+        from mathrl.moe.parallel.groups import setup_groups
+        from mathrl.moe.parallel.state import validate
+
+        groups = setup_groups(config.expert_parallel.size, config.expert_parallel.hierarchical)
+        if groups is not None:
+            validate(blocks, config, groups)
 
     ExpertsInterface.register(EXPERTS_IMPLEMENTATION, _experts_forward)
     runtime = MoERuntime(config)
@@ -210,6 +216,11 @@ def enable(model, config: MoEConfig | dict | None = None):
                 param.requires_grad_(False)
         runtime.patched.append((experts, router, frozen))
         runtime.layers[layer] = state
+
+    if groups is not None:  # shard the experts over the expert-parallel group (see mathrl.moe.parallel)
+        from mathrl.moe.parallel.state import attach
+
+        attach(hf_model, runtime, blocks, config, groups)
 
     # The hooks find the runtime through the module they run on, so that a deep copy of the model
     # uses its own copy of the runtime.
@@ -254,9 +265,16 @@ def _post_forward_hook(module, args, output):
 
 
 def disable(model):
-    """Switch a model back to its transformers experts implementation and routers; returns `model`."""
+    """Switch a model back to its transformers experts implementation and routers; returns `model`.
+
+    With sharded experts this gathers them first, so every rank of the expert-parallel group must call it.
+    """
     hf_model = _pretrained(model)
     runtime = runtime_of(hf_model)
+    if runtime.parallel is not None:  # a collective: gathers the expert shards back
+        from mathrl.moe.parallel.state import detach
+
+        detach(hf_model, runtime)
     for hook in runtime.hooks:
         hook.remove()
     for experts, router, frozen in runtime.patched:

@@ -40,6 +40,7 @@ class MoERuntime:
         self.config = config
         self.layers: dict[int, LayerState] = {}
         self.chooser = KernelChooser(config.expert_impl)
+        self.parallel = None  # mathrl.moe.parallel.engine.ExpertParallel when the experts are sharded
         self.recorder: RoutingRecorder | None = None
         self.replay: Routing | None = None
         self.forward_id = 0
@@ -216,10 +217,15 @@ class LayerState:
             hidden = hidden_states
 
         plan = plan_dispatch(top_k_index, self.num_experts, config.capacity_mode, config.capacity_factor)
-        weights = ExpertWeights.from_module(experts)
         dispatched = permute(hidden, plan)  # (S, H)
-        kernel = runtime.chooser.choose(dispatched, weights, plan)
-        expert_out = expert_mlp(dispatched, weights, plan, kernel)  # (S, H)
+        if runtime.parallel is not None:  # experts sharded over ranks: all-to-all or all-gather
+            expert_out = runtime.parallel.run(
+                self.layer, experts, dispatched, plan, runtime.chooser
+            )  # (S, H)
+        else:
+            weights = ExpertWeights.from_module(experts)
+            kernel = runtime.chooser.choose(dispatched, weights, plan)
+            expert_out = expert_mlp(dispatched, weights, plan, kernel)  # (S, H)
         out_dtype = torch.promote_types(expert_out.dtype, top_k_weights.dtype)
         out = combine(expert_out, top_k_weights, plan, out_dtype)  # (N_real, H)
 

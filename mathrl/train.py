@@ -235,6 +235,10 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
 
         if recipe.model.lora.enable:
             raise RecipeError("moe.expert_parallel.size > 1 does not support model.lora yet; disable one of them")
+        if recipe.training.eval_steps > 0 and recipe.training.keep_best:
+            # keep_best saves from the main process alone, which cannot see the other ranks' experts.
+            raise RecipeError("moe.expert_parallel.size > 1 does not support training.keep_best with eval_steps > 0 "
+                              "yet; set training.keep_best: false")
         model = mathrl.moe.enable(model, recipe.moe)
 
     stage = recipe.algorithm

@@ -20,11 +20,17 @@ def enable_moe_runtime(model, config: MoEConfig):
     """Run ``model``'s expert layers through mathrl's runtime when the recipe asks for it; returns ``model``.
 
     A model without MoE layers is left as it is, with an info line, so one recipe serves dense models too.
+    The experts stay whole on every process: train.py shards them for expert parallelism only right
+    before the RL trainer is built, because main-process-only saves and evaluations need whole experts.
     """
+    import dataclasses
+
     import mathrl.moe
+    from mathrl.moe.config import ExpertParallelConfig
 
     if not config.enable:
         return model
+    config = dataclasses.replace(config, expert_parallel=ExpertParallelConfig())
     try:
         mathrl.moe.enable(_base(model), config)
     except ValueError as error:

@@ -188,6 +188,8 @@ def test_grpo_run_with_two_expert_parallel_ranks(tmp_path):
         "launch",
         "--config_file",
         "recipes/accelerate/ddp.yaml",
+        "--main_process_port",  # a free port: other test runs on the machine may hold the default 29500
+        str(_free_port()),
         "-m",
         "mathrl.train",
         "recipes/tiny-moe/grpo/smoke.yaml",

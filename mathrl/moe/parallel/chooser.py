@@ -1,10 +1,10 @@
 """Adaptive choice of the parallel degree r and pipelining degree d, per MoE layer and token-count bucket.
 
 For each key (layer, global routed slots rounded up to a power of two, grad enabled or not) the
-chooser runs live forwards with every valid (r, d) in turn, `trials` rounds, and keeps the one with
-the lowest minimum time (preferring a lower d within `tolerance`), then re-probes after `reprobe_every` further forwards of that key. With grad enabled a
-trial's time is the layer's forward plus its backward (until the gradients of its dispatched rows
-and of its expert weights).
+chooser runs live forwards with every valid (r, d) in turn for `trials` rounds. It keeps the pair
+with the lowest minimum time, preferring a lower d within `tolerance`, and re-probes after
+`reprobe_every` further forwards of that key. With grad enabled a trial's time is the layer's
+forward plus its backward, until the gradients of its dispatched rows and expert weights exist.
 Every candidate computes the same function, so probing changes only speed.
 
 All ranks of an EP group must use the same (r, d) in each forward, or their collectives would not

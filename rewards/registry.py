@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from mathrl.registry import Registry
 
-__all__ = ["REWARDS", "RewardFn", "register_reward", "load_reward"]
+__all__ = ["REWARDS", "RewardFn", "register_reward", "load_reward", "import_object"]
 
 RewardFn = Callable[..., list]
 
@@ -30,16 +30,16 @@ def register_reward(name: str):
     return REWARDS.register(name)
 
 
-def _import_object(spec: str) -> Any:
-    """Import ``module.path:attr`` or ``path/to/file.py:attr``."""
-    module_part, _, attr = spec.rpartition(":")
-    if not module_part or not attr:
-        raise ValueError(f"invalid reward import path {spec!r}; expected 'package.module:function' or 'file.py:function'")
+def import_object(spec: str) -> Any:
+    """Import ``package.module:attribute`` or ``path/to/file.py:attribute``."""
+    module_part, _, attribute = spec.rpartition(":")
+    if not module_part or not attribute:
+        raise ValueError(f"invalid import path {spec!r}; expected 'package.module:name' or 'file.py:name'")
     if module_part.endswith(".py"):
         path = Path(module_part).expanduser().resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"reward file not found: {path} (from {spec!r})")
-        module_name = f"mathrl_user_reward_{path.stem}_{abs(hash(str(path)))}"
+            raise FileNotFoundError(f"file not found: {path} (from {spec!r})")
+        module_name = f"mathrl_user_{path.stem}_{abs(hash(str(path)))}"
         module = sys.modules.get(module_name)
         if module is None:
             module_spec = importlib.util.spec_from_file_location(module_name, path)
@@ -49,9 +49,9 @@ def _import_object(spec: str) -> Any:
     else:
         module = importlib.import_module(module_part)
     try:
-        return getattr(module, attr)
+        return getattr(module, attribute)
     except AttributeError:
-        raise ValueError(f"reward {spec!r}: module {module_part!r} has no attribute {attr!r}") from None
+        raise ValueError(f"{spec!r}: module {module_part!r} has no attribute {attribute!r}") from None
 
 
 def load_reward(spec: str, options: dict | None = None) -> RewardFn:
@@ -64,7 +64,7 @@ def load_reward(spec: str, options: dict | None = None) -> RewardFn:
     import rewards  # noqa: F401
 
     options = dict(options or {})
-    obj = _import_object(spec) if ":" in spec else REWARDS.get(spec)
+    obj = import_object(spec) if ":" in spec else REWARDS.get(spec)
     name = spec.rsplit(":", 1)[-1] if ":" in spec else spec
 
     if inspect.isclass(obj):

@@ -6,43 +6,17 @@ The callable receives a batch of records and returns one label per record; rows 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import re
-import sys
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
+
+from rewards.registry import import_object
 
 from mathrl.data.filters.base import Filter, FilterResult, Removal, register_filter
 
 __all__ = ["PROBLEM_LABELS", "ModelClassifier", "ProblemClassifier", "import_object"]
 
 PROBLEM_LABELS = ("closed_form", "multiple_choice", "true_false", "multi_part", "proof")
-
-
-def import_object(spec: str) -> Any:
-    """Import ``package.module:attribute`` or ``path/to/file.py:attribute``."""
-    module_part, _, attribute = spec.rpartition(":")
-    if not module_part or not attribute:
-        raise ValueError(f"invalid import path {spec!r}; expected 'package.module:name' or 'file.py:name'")
-    if module_part.endswith(".py"):
-        path = Path(module_part).expanduser().resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"file not found: {path} (from {spec!r})")
-        module_name = f"mathrl_user_{path.stem}_{abs(hash(str(path)))}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_part)
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ValueError(f"{spec!r}: module {module_part!r} has no attribute {attribute!r}") from None
 
 
 @register_filter

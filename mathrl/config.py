@@ -256,7 +256,8 @@ class TrainingConfig:
     eval_steps: int = 0
     """Steps between dev-accuracy checks that keep the best checkpoint; 0 turns it off."""
     keep_best: bool = True
-    """With eval_steps > 0, the final model is the checkpoint with the best dev accuracy."""
+    """With eval_steps > 0, the final model is the one with the best dev accuracy: a dev check, the
+    last step, or the starting model, scored as step 0 (except with LoRA or when resuming)."""
     max_bad_steps: int = 3
     """Consecutive steps with a NaN/infinite loss, or with every reward None, before the run stops."""
 

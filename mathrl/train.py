@@ -243,11 +243,14 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
 
     stage = recipe.algorithm
     rl_started = time.perf_counter()
-    trainer, dev = build_trainer(recipe, model, tokenizer, train_records, run_dir,
-                                 MetricsCallback(run_dir, stage, recipe.logging.tensorboard), dev_records)
+    rl_metrics = MetricsCallback(run_dir, stage, recipe.logging.tensorboard)
+    trainer, dev = build_trainer(recipe, model, tokenizer, train_records, run_dir, rl_metrics, dev_records)
     if expert_parallel:
         trainer.add_callback(ExpertParallelCheckpoint())  # checkpoints get the gathered experts
     checkpoint = last_checkpoint(run_dir / "checkpoints") if resume else None
+    start_source = str(sft_dir) if (sft_dir / "config.json").is_file() else recipe.model.name_or_path
+    if dev is not None and recipe.training.keep_best and not recipe.model.lora.enable and checkpoint is None:
+        _measure_start(dev, trainer.model, rl_metrics, state.is_main_process)
     if resume:
         logger.info("resuming %s from %s", stage.upper(), checkpoint or "the start (no checkpoint found)")
         if checkpoint and hasattr(trainer, "load_extra_state"):
@@ -266,13 +269,15 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
         final_model = final_model.merge_and_unload()
     if dev is not None:
         summary[stage]["dev_curve"] = dev.history
-        if recipe.training.keep_best and dev.best is not None and (run_dir / "best").is_dir():
+        best_source = str(run_dir / "best") if dev.best and dev.best[0] > 0 else start_source
+        if recipe.training.keep_best and dev.best is not None and (dev.best[0] == 0 or Path(best_source).is_dir()):
             final_dev = dev.measure(final_model)
             if dev.best[1] > final_dev:
-                logger.info("final dev accuracy %.1f%% is below the best %.1f%% (step %d); using the best model",
-                            100 * final_dev, 100 * dev.best[1], dev.best[0])
-                final_model = enable_moe_runtime(load_model(str(run_dir / "best"), dtype=recipe.model.dtype),
-                                                 recipe.moe)
+                logger.info("final dev accuracy %.1f%% is below the best %.1f%% (step %d%s); using that model",
+                            100 * final_dev, 100 * dev.best[1], dev.best[0],
+                            ", the starting model" if dev.best[0] == 0 else "")
+                final_model = enable_moe_runtime(load_model(best_source, dtype=recipe.model.dtype, seed=recipe.seed,
+                                                            tokenizer=tokenizer), recipe.moe)
                 summary[stage]["final_is_best_step"] = dev.best[0]
 
     after = {}
@@ -286,6 +291,16 @@ def run(recipe: Recipe, resume: bool = False) -> dict:
     state.wait_for_everyone()
     summary["before_rl"], summary["after_rl"] = before, after
     return summary
+
+
+def _measure_start(dev, model, metrics: MetricsCallback, is_main_process: bool) -> None:
+    """Score the starting model on the dev set as step 0, so that keep_best does not end below the start."""
+    accuracy = dev.measure(model)
+    dev.history.append((0, accuracy))
+    dev.best = (0, accuracy)
+    logger.info("step 0: dev accuracy %.1f%% (the starting model)", 100 * accuracy)
+    if is_main_process:
+        metrics.write(0, {"dev/accuracy": accuracy})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from rewards.verify import nodes
 from rewards.verify.errors import ParseError, TooLarge
 from rewards.verify.lexer import Token, normalize, tokenize
 from rewards.verify.options import VerifyOptions
-from rewards.verify.parse import _Parser
+from rewards.verify.parse import _RELOPS, _Parser
 
 __all__ = ["And", "Not", "Or", "Implies", "FUNCTIONS", "TESTS", "parse_predicate", "variable_symbol"]
 
@@ -44,24 +44,8 @@ _AND = frozenset({"and", "land", "wedge"})
 _OR = frozenset({"or", "lor", "vee"})
 _NOT = frozenset({"not", "neg", "lnot"})
 _IMPLIES = frozenset({"implies", "=>", "Rightarrow", "Longrightarrow"})
-_RELATIONS = {
-    "=": "=",
-    "<": "<",
-    ">": ">",
-    "<=": "<=",
-    ">=": ">=",
-    "!=": "!=",
-    "le": "<=",
-    "leq": "<=",
-    "leqslant": "<=",
-    "ge": ">=",
-    "geq": ">=",
-    "geqslant": ">=",
-    "lt": "<",
-    "gt": ">",
-    "ne": "!=",
-    "neq": "!=",
-}
+# The answer parser's relations, less those that only make sense in answers ("approx", "equiv", "in").
+_RELATIONS = {name: op for name, op in _RELOPS.items() if name not in {"approx", "equiv", "in"}}
 _RESERVED_NAMES = frozenset({"e", "i"})
 
 

@@ -22,15 +22,13 @@ COMMON = [REWARD, "logging.progress=false", "sft.stop_at_accuracy=null", "eval.d
 @pytest.fixture
 def scripted_dev(monkeypatch):
     """Dev accuracy 0.9 for the first measurement (the starting model), then the given values."""
-    calls = []
+    def install(later: list[float]) -> None:
+        values = iter([0.9, *later])
 
-    def install(later: list[float]):
         def measure(self, model):
-            calls.append(len(calls))
-            return 0.9 if len(calls) == 1 else later[min(len(calls) - 2, len(later) - 1)]
+            return next(values, later[-1])
 
         monkeypatch.setattr(DevAccuracyCallback, "measure", measure)
-        return calls
 
     return install
 

@@ -44,7 +44,7 @@ _AND = frozenset({"and", "land", "wedge"})
 _OR = frozenset({"or", "lor", "vee"})
 _NOT = frozenset({"not", "neg", "lnot"})
 _IMPLIES = frozenset({"implies", "=>", "Rightarrow", "Longrightarrow"})
-# The answer parser's relations, less those that only make sense in answers ("approx", "equiv", "in").
+# The answer parser's relations, except "approx", "equiv" and "in", which a predicate does not use.
 _RELATIONS = {name: op for name, op in _RELOPS.items() if name not in {"approx", "equiv", "in"}}
 _RESERVED_NAMES = frozenset({"e", "i"})
 

@@ -20,7 +20,8 @@ __all__ = ["GuardedReward", "build_reward_funcs"]
 
 logger = logging.getLogger(__name__)
 
-_TRAINER_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments", "completion_ids")
+# Trainer objects, not row data. ``completion_ids`` (one token list per row) is row data and reaches the reward.
+_TRAINER_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments")
 
 
 class GuardedReward:

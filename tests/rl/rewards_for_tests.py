@@ -39,3 +39,10 @@ class InfiniteFirstCall:
         if self.calls == 1:
             return [float("inf") for _ in completions]
         return prefer_short(completions)
+
+
+def needs_completion_ids(completions, completion_ids, **columns):
+    """Zero for every row, but raise unless each completion comes with its token ids, as TRL passes them."""
+    if len(completion_ids) != len(completions) or not all(ids and isinstance(ids[0], int) for ids in completion_ids):
+        raise ValueError("completion_ids missing or not one token list per completion")
+    return [0.0 for _ in completions]

@@ -15,7 +15,9 @@ SMOKE = "recipes/tiny-moe/grpo/smoke.yaml"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("grpo_run")
-    recipe = load_recipe(SMOKE, ["rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'}]",
+    rewards = ("rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'},"
+               " {name: 'tests/rl/rewards_for_tests.py:needs_completion_ids'}]")
+    recipe = load_recipe(SMOKE, [rewards,
                                  "logging.progress=false"], output_dir=str(out))
     run(recipe)
     return out
@@ -37,6 +39,7 @@ def test_metrics_jsonl_has_mathrl_names(run_dir):
     for key in ("loss/total", "adv/frac_zero_std", "reward/prefer_short/frac_none", "optim/grad_norm"):
         assert key in grpo[0], f"{key} missing from {sorted(grpo[0])}"
     assert grpo[0]["reward/prefer_short/frac_none"] == 0.0
+    assert grpo[0]["reward/needs_completion_ids/frac_none"] == 0.0, "the rewards got no completion_ids"
     assert any(r["stage"] == "sft" for r in records)
 
 
@@ -68,7 +71,9 @@ def test_run_folder_contents(run_dir):
 
 
 def test_resume_continues_from_checkpoint(run_dir):
-    recipe = load_recipe(SMOKE, ["rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'}]",
+    rewards = ("rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'},"
+               " {name: 'tests/rl/rewards_for_tests.py:needs_completion_ids'}]")
+    recipe = load_recipe(SMOKE, [rewards,
                                  "logging.progress=false", "training.max_steps=3"], output_dir=str(run_dir))
     summary = run(recipe, resume=True)
     assert summary["grpo"]["steps"] == 3

@@ -7,7 +7,7 @@ import rewards
 import torch
 from safetensors.torch import load_file
 
-from mathrl.config import load_recipe
+from mathrl.config import RewardSpec, load_recipe
 from mathrl.data import load_problem_set
 from mathrl.models import load_model, load_tokenizer
 from mathrl.rl.callbacks import MetricsCallback
@@ -33,7 +33,9 @@ def ppo_records(run_dir):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ppo_run")
-    run(recipe_with("prefer_short", "training.save_total_limit=2", output_dir=str(out)))
+    recipe = recipe_with("prefer_short", "training.save_total_limit=2", output_dir=str(out))
+    recipe.rewards.append(RewardSpec(f"{TEST_REWARDS}:needs_completion_ids"))
+    run(recipe)
     return out
 
 
@@ -66,6 +68,7 @@ def test_ppo_metrics_logged(run_dir):
                 "policy/entropy", "optim/grad_norm", "optim/critic_grad_norm"):
         assert key in records[0], f"{key} missing from {sorted(records[0])}"
     assert records[0]["reward/frac_none"] == 0.0
+    assert records[0]["reward/needs_completion_ids/frac_none"] == 0.0, "the rewards got no completion_ids"
     assert records[1]["loss/kl"] > 0, "the policy moved, so its KL to the reference should be positive"
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 

@@ -148,6 +148,9 @@ def score_completions(rollout: Rollout, reward_funcs: list[Callable], weights: l
     columns: dict[str, list] = {}
     for key in sorted({key for row in rollout.rows for key in row}):
         columns["prompts" if key == "prompt" else key] = [row.get(key) for row in rollout.rows]
+    # Token ids up to and including the first end-of-sequence token, as TRL passes them to GRPO rewards.
+    completion_tokens = rollout.input_ids[:, rollout.prompt_length:]
+    columns["completion_ids"] = [ids[mask.bool()].tolist() for ids, mask in zip(completion_tokens, rollout.completion_mask)]
     metrics: dict[str, float] = {}
     logged: dict[str, float] = {}
     num_rows = len(completions)

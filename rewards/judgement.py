@@ -120,7 +120,7 @@ class Judgement:
     """
 
     def __init__(self) -> None:
-        self.outcomes: Counter = Counter()
+        self.reasons: Counter = Counter()
         """Count of ``match``, ``mismatch``, ``no_verdict`` and ``no_gold`` over this instance's lifetime."""
 
     def __call__(
@@ -137,7 +137,7 @@ class Judgement:
         for completion, gold in zip(completions, golds):
             expected = parse_judgement(gold)
             if expected is None:
-                self.outcomes["no_gold"] += 1
+                self.reasons["no_gold"] += 1
                 scores.append(None)
                 continue
             verdict = extract_judgement(completion)
@@ -147,7 +147,7 @@ class Judgement:
                 outcome = "match"
             else:
                 outcome = "mismatch"
-            self.outcomes[outcome] += 1
+            self.reasons[outcome] += 1
             scores.append(1.0 if outcome == "match" else 0.0)
         missing = sum(score is None for score in scores)
         if missing:

@@ -1,8 +1,10 @@
 """Reward functions as the trainers call them: loaded from the recipe, guarded, weighted, counted.
 
 A reward that raises or overruns its time limit gives ``None`` for the affected rows (never 0),
-logs a warning with the count, and reports ``reward/<name>/frac_none``. TRL turns ``None`` into NaN,
-keeps such rows out of the group baseline and gives them zero advantage.
+logs a warning with the count, and reports ``reward/<name>/frac_none``. TRL turns ``None`` into
+NaN, keeps such rows out of the group baseline and gives them zero advantage. A reward object with
+a ``reasons`` Counter also gets ``reward/<name>/reason/<reason>``: the share of the call's rows
+counted under each reason seen so far (0 when none was this time).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable
 
 from rewards import load_reward
@@ -67,11 +70,17 @@ class GuardedReward:
                 out.append(float(value))
         return out
 
+    def _reason_counts(self) -> Counter | None:
+        counts = getattr(self.fn, "reasons", None)
+        return counts if isinstance(counts, Counter) else None
+
     def __call__(self, completions: list, **kwargs) -> list[float | None]:
         log_metric = kwargs.get("log_metric")
         row_kwargs = {k: v for k, v in kwargs.items() if k not in _TRAINER_KWARGS}
         n = len(completions)
         failed = 0
+        counts = self._reason_counts()
+        counts_before = Counter(counts) if counts is not None else None
         try:
             values = self._check(self._call(completions, row_kwargs), n)
         except TimeoutError as error:
@@ -99,6 +108,12 @@ class GuardedReward:
         if log_metric is not None:
             log_metric(f"reward/{self.__name__}/frac_none", none_count / max(n, 1))
             log_metric(f"reward/{self.__name__}/frac_error", failed / max(n, 1))
+            if counts is not None:
+                # A reward that counts why it scored each row (a ``reasons`` Counter) gets those counts
+                # logged per call as fractions of the rows, e.g. reward/counterexample/reason/outside_domain.
+                for reason in sorted(counts, key=str):
+                    share = (counts[reason] - counts_before[reason]) / max(n, 1)
+                    log_metric(f"reward/{self.__name__}/reason/{getattr(reason, 'value', reason)}", share)
         return values
 
 

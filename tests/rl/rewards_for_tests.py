@@ -1,5 +1,7 @@
 """Reward functions that the RL tests load by import path, as a user would from a recipe."""
 
+from collections import Counter
+
 
 def prefer_short(completions, **columns):
     """Reward shorter completions, so every group of samples has a non-zero reward spread."""
@@ -41,8 +43,17 @@ class InfiniteFirstCall:
         return prefer_short(completions)
 
 
-def needs_completion_ids(completions, completion_ids, **columns):
-    """Zero for every row, but raise unless each completion comes with its token ids, as TRL passes them."""
-    if len(completion_ids) != len(completions) or not all(ids and isinstance(ids[0], int) for ids in completion_ids):
-        raise ValueError("completion_ids missing or not one token list per completion")
-    return [0.0 for _ in completions]
+class NeedsCompletionIds:
+    """Zero for every row, but raise unless each completion comes with its token ids, as TRL passes them.
+
+    Counts each row under the reason ``has_ids`` in ``reasons``, as the claim and accuracy rewards count theirs.
+    """
+
+    def __init__(self):
+        self.reasons = Counter()
+
+    def __call__(self, completions, completion_ids, **columns):
+        if len(completion_ids) != len(completions) or not all(ids and isinstance(ids[0], int) for ids in completion_ids):
+            raise ValueError("completion_ids missing or not one token list per completion")
+        self.reasons["has_ids"] += len(completions)
+        return [0.0 for _ in completions]

@@ -16,7 +16,7 @@ SMOKE = "recipes/tiny-moe/grpo/smoke.yaml"
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("grpo_run")
     rewards = ("rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'},"
-               " {name: 'tests/rl/rewards_for_tests.py:needs_completion_ids'}]")
+               " {name: 'tests/rl/rewards_for_tests.py:NeedsCompletionIds'}]")
     recipe = load_recipe(SMOKE, [rewards,
                                  "logging.progress=false"], output_dir=str(out))
     run(recipe)
@@ -39,7 +39,8 @@ def test_metrics_jsonl_has_mathrl_names(run_dir):
     for key in ("loss/total", "adv/frac_zero_std", "reward/prefer_short/frac_none", "optim/grad_norm"):
         assert key in grpo[0], f"{key} missing from {sorted(grpo[0])}"
     assert grpo[0]["reward/prefer_short/frac_none"] == 0.0
-    assert grpo[0]["reward/needs_completion_ids/frac_none"] == 0.0, "the rewards got no completion_ids"
+    assert grpo[0]["reward/NeedsCompletionIds/frac_none"] == 0.0, "the rewards got no completion_ids"
+    assert grpo[0]["reward/NeedsCompletionIds/reason/has_ids"] == 1.0, "the reward's reason counts were not logged"
     assert any(r["stage"] == "sft" for r in records)
 
 
@@ -72,7 +73,7 @@ def test_run_folder_contents(run_dir):
 
 def test_resume_continues_from_checkpoint(run_dir):
     rewards = ("rewards=[{name: 'tests/rl/rewards_for_tests.py:prefer_short'},"
-               " {name: 'tests/rl/rewards_for_tests.py:needs_completion_ids'}]")
+               " {name: 'tests/rl/rewards_for_tests.py:NeedsCompletionIds'}]")
     recipe = load_recipe(SMOKE, [rewards,
                                  "logging.progress=false", "training.max_steps=3"], output_dir=str(run_dir))
     summary = run(recipe, resume=True)

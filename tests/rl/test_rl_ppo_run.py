@@ -34,7 +34,7 @@ def ppo_records(run_dir):
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ppo_run")
     recipe = recipe_with("prefer_short", "training.save_total_limit=2", output_dir=str(out))
-    recipe.rewards.append(RewardSpec(f"{TEST_REWARDS}:needs_completion_ids"))
+    recipe.rewards.append(RewardSpec(f"{TEST_REWARDS}:NeedsCompletionIds"))
     run(recipe)
     return out
 
@@ -68,7 +68,8 @@ def test_ppo_metrics_logged(run_dir):
                 "policy/entropy", "optim/grad_norm", "optim/critic_grad_norm"):
         assert key in records[0], f"{key} missing from {sorted(records[0])}"
     assert records[0]["reward/frac_none"] == 0.0
-    assert records[0]["reward/needs_completion_ids/frac_none"] == 0.0, "the rewards got no completion_ids"
+    assert records[0]["reward/NeedsCompletionIds/frac_none"] == 0.0, "the rewards got no completion_ids"
+    assert records[0]["reward/NeedsCompletionIds/reason/has_ids"] == 1.0, "the reward's reason counts were not logged"
     assert records[1]["loss/kl"] > 0, "the policy moved, so its KL to the reference should be positive"
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 

@@ -77,3 +77,26 @@ def test_completion_ids_reach_the_reward():
     funcs, _ = build_reward_funcs([RewardSpec("soft_overlong", options={"max_length": 4, "cache_length": 2})])
     assert funcs[0](completions=["a", "b", "c"], completion_ids=[[1, 2], [1, 2, 3], [1, 2, 3, 4, 5]]) == [0.0, -0.5, -1.0]
     assert funcs[0].rows_none == 0
+
+
+def test_reason_counts_logged_per_call():
+    funcs, _ = build_reward_funcs([RewardSpec("judgement")])
+    logged = {}
+    log = logged.__setitem__
+    funcs[0](completions=[r"\boxed{False}", "The statement is true.", "no idea", r"\boxed{True}"],
+             judgement=["false", "false", "true", "true"], log_metric=log)
+    assert {k: v for k, v in logged.items() if "/reason/" in k} == {
+        "reward/judgement/reason/match": 0.5, "reward/judgement/reason/mismatch": 0.25,
+        "reward/judgement/reason/no_verdict": 0.25}
+    funcs[0](completions=[r"\boxed{False}"], judgement=["false"], log_metric=log)
+    assert logged["reward/judgement/reason/match"] == 1.0
+    assert logged["reward/judgement/reason/mismatch"] == 0.0, "a reason seen before must be logged as 0, not skipped"
+
+
+def test_counterexample_reasons_use_their_names():
+    funcs, _ = build_reward_funcs([RewardSpec("counterexample")])
+    logged = {}
+    funcs[0](completions=[r"Counterexample: n = 40. \boxed{False}", r"n = -3"], variables=['{"n": "natural"}'] * 2,
+             predicate=["isprime(n^2 + n + 41)"] * 2, log_metric=logged.__setitem__)
+    assert logged["reward/counterexample/reason/counterexample"] == 0.5
+    assert logged["reward/counterexample/reason/outside_domain"] == 0.5

@@ -168,7 +168,7 @@ def score_completions(rollout: Rollout, reward_funcs: list[Callable], weights: l
                 scored[i] = False
             else:
                 total[i] += weight * value
-    metrics.update({k: v for k, v in logged.items() if k.endswith("/frac_error")})
+    metrics.update({k: v for k, v in logged.items() if k not in metrics})
     rollout.scored = scored
     rollout.scores = torch.where(scored, total, 0.0).float()
     metrics["reward/frac_none"] = 1 - scored.float().mean().item()

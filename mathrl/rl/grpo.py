@@ -32,14 +32,11 @@ from mathrl.rl.dynamic_sampling import concat_batches, informative_groups, selec
 from mathrl.rl.moe_replay import MoEReplayMixin
 from mathrl.rl.rewards import build_reward_funcs
 
-__all__ = ["MathGRPOTrainer", "grpo_args", "build_grpo_trainer", "TRAINER_COLUMNS"]
+__all__ = ["MathGRPOTrainer", "grpo_args", "build_grpo_trainer"]
 
 logger = logging.getLogger(__name__)
 
 PASS_RATES_FILE = "pass_rates.json"
-
-TRAINER_COLUMNS = ("prompt", "problem", "answer", "source", "subject", "level", "id")
-"""Record fields kept in the training dataset; TRL passes each to the reward functions."""
 
 
 class MathGRPOTrainer(AtomicCheckpointMixin, MoEReplayMixin, GRPOTrainer):
@@ -269,8 +266,9 @@ def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float],
 
 
 def _training_rows(records: list[dict], template: str) -> list[dict]:
-    rows = to_trl_rows(records, template)
-    return [{key: row[key] for key in TRAINER_COLUMNS if key in row and row[key] is not None} for row in rows]
+    """Every record field becomes a dataset column, so TRL passes each one to the reward functions
+    (the claim rewards need ``judgement``, ``variables`` and ``predicate``)."""
+    return to_trl_rows(records, template)
 
 
 def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dict], run_dir: Path,

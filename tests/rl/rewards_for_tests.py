@@ -57,3 +57,12 @@ class NeedsCompletionIds:
             raise ValueError("completion_ids missing or not one token list per completion")
         self.reasons["has_ids"] += len(completions)
         return [0.0 for _ in completions]
+
+
+def needs_claim_columns(completions, judgement, variables, predicate, statement, **columns):
+    """Zero for every row, but raise unless the claim columns reached the reward, one value per completion."""
+    if not all(len(column) == len(completions) for column in (judgement, variables, predicate, statement)):
+        raise ValueError("claim columns not aligned with the completions")
+    if any(value not in ("true", "false") for value in judgement):
+        raise ValueError(f"unexpected judgement values {sorted(set(judgement))}")
+    return [0.0 for _ in completions]

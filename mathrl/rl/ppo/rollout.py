@@ -19,14 +19,12 @@ __all__ = ["PromptSampler", "Rollout", "training_rows", "generate_rollout", "sco
 
 logger = logging.getLogger(__name__)
 
-REWARD_COLUMNS = ("prompt", "problem", "answer", "source", "subject", "level", "id", "solution")
 """Record fields passed to reward functions as keyword columns (``prompt`` arrives as ``prompts``)."""
 
 
 def training_rows(records: list[dict], template: str) -> list[dict]:
-    """Return one row per problem: the chat prompt plus the columns that reward functions receive."""
-    rows = to_trl_rows(records, template)
-    return [{key: row[key] for key in REWARD_COLUMNS if row.get(key) is not None} for row in rows]
+    """Return one row per problem: the chat prompt plus every record field, which the rewards receive as columns."""
+    return [{key: value for key, value in row.items() if value is not None} for row in to_trl_rows(records, template)]
 
 
 class PromptSampler:

@@ -1,5 +1,5 @@
-"""Every record field reaches the rewards in real GRPO and PPO runs: the claim rewards need
-``judgement``, ``variables`` and ``predicate``, which a fixed column list used to drop."""
+"""Every record field reaches the rewards in real GRPO and PPO runs, as the claim rewards need
+``judgement``, ``variables`` and ``predicate``."""
 
 import json
 

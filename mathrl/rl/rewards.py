@@ -109,8 +109,7 @@ class GuardedReward:
             log_metric(f"reward/{self.__name__}/frac_none", none_count / max(n, 1))
             log_metric(f"reward/{self.__name__}/frac_error", failed / max(n, 1))
             if counts is not None:
-                # A reward that counts why it scored each row (a ``reasons`` Counter) gets those counts
-                # logged per call as fractions of the rows, e.g. reward/counterexample/reason/outside_domain.
+                # For example reward/counterexample/reason/outside_domain.
                 for reason in sorted(counts, key=str):
                     share = (counts[reason] - counts_before[reason]) / max(n, 1)
                     log_metric(f"reward/{self.__name__}/reason/{getattr(reason, 'value', reason)}", share)

@@ -19,11 +19,10 @@ __all__ = ["PromptSampler", "Rollout", "training_rows", "generate_rollout", "sco
 
 logger = logging.getLogger(__name__)
 
-"""Record fields passed to reward functions as keyword columns (``prompt`` arrives as ``prompts``)."""
-
 
 def training_rows(records: list[dict], template: str) -> list[dict]:
-    """Return one row per problem: the chat prompt plus every record field, which the rewards receive as columns."""
+    """Return one row per problem: the chat prompt plus every record field, which the rewards receive
+    as columns (``prompt`` arrives as ``prompts``)."""
     return [{key: value for key, value in row.items() if value is not None} for row in to_trl_rows(records, template)]
 
 
@@ -148,7 +147,9 @@ def score_completions(rollout: Rollout, reward_funcs: list[Callable], weights: l
         columns["prompts" if key == "prompt" else key] = [row.get(key) for row in rollout.rows]
     # Token ids up to and including the first end-of-sequence token, as TRL passes them to GRPO rewards.
     completion_tokens = rollout.input_ids[:, rollout.prompt_length:]
-    columns["completion_ids"] = [ids[mask.bool()].tolist() for ids, mask in zip(completion_tokens, rollout.completion_mask)]
+    columns["completion_ids"] = [
+        ids[mask.bool()].tolist() for ids, mask in zip(completion_tokens, rollout.completion_mask)
+    ]
     metrics: dict[str, float] = {}
     logged: dict[str, float] = {}
     num_rows = len(completions)

@@ -265,12 +265,6 @@ def grpo_args(recipe: Recipe, output_dir: Path, reward_weights: list[float],
     )
 
 
-def _training_rows(records: list[dict], template: str) -> list[dict]:
-    """Every record field becomes a dataset column, so TRL passes each one to the reward functions
-    (the claim rewards need ``judgement``, ``variables`` and ``predicate``)."""
-    return to_trl_rows(records, template)
-
-
 def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dict], run_dir: Path,
                        metrics: MetricsCallback, dev_records: list[dict] | None = None,
                        metric_sources: list[Callable[[], dict]] | None = None,
@@ -286,7 +280,9 @@ def build_grpo_trainer(recipe: Recipe, model, tokenizer, train_records: list[dic
                              f"rewards ({', '.join(names)})")
         pass_rates = PassRateTracker(adaptive.min_observations)
         metric_sources = [*(metric_sources or []), pass_rates.metrics]
-    rows = _training_rows(train_records, recipe.data.prompt_template)
+    # Every record field becomes a dataset column, so TRL passes each one to the rewards: the claim
+    # rewards need ``judgement``, ``variables`` and ``predicate``.
+    rows = to_trl_rows(train_records, recipe.data.prompt_template)
     columns = sorted({key for row in rows for key in row})
     rows = [{key: row.get(key) for key in columns} for row in rows]
     runtime_enabled = is_moe_runtime_enabled(model)

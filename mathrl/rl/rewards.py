@@ -4,7 +4,7 @@ A reward that raises or overruns its time limit gives ``None`` for the affected 
 logs a warning with the count, and reports ``reward/<name>/frac_none``. TRL turns ``None`` into
 NaN, keeps such rows out of the group baseline and gives them zero advantage. A reward object with
 a ``reasons`` Counter also gets ``reward/<name>/reason/<reason>``: the share of the call's rows
-counted under each reason seen so far (0 when none was this time).
+counted under each reason, with 0 for a reason seen in earlier calls but not in this one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["GuardedReward", "build_reward_funcs"]
 
 logger = logging.getLogger(__name__)
 
-# Trainer objects, not row data. ``completion_ids`` (one token list per row) is row data and reaches the reward.
+# Trainer objects, not row data. ``completion_ids`` (one token list per row) is row data, so rewards receive it.
 _TRAINER_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments")
 
 
@@ -109,7 +109,6 @@ class GuardedReward:
             log_metric(f"reward/{self.__name__}/frac_none", none_count / max(n, 1))
             log_metric(f"reward/{self.__name__}/frac_error", failed / max(n, 1))
             if counts is not None:
-                # For example reward/counterexample/reason/outside_domain.
                 for reason in sorted(counts, key=str):
                     share = (counts[reason] - counts_before[reason]) / max(n, 1)
                     log_metric(f"reward/{self.__name__}/reason/{getattr(reason, 'value', reason)}", share)

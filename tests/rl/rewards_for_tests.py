@@ -44,25 +44,27 @@ class InfiniteFirstCall:
 
 
 class NeedsCompletionIds:
-    """Zero for every row, but raise unless each completion comes with its token ids, as TRL passes them.
+    """A zero reward that raises unless each completion comes with its token ids, as TRL passes them.
 
-    Counts each row under the reason ``has_ids`` in ``reasons``, as the claim and accuracy rewards count theirs.
+    It counts each row under the reason ``has_ids`` in ``reasons``, as the claim and accuracy rewards count theirs.
     """
 
     def __init__(self):
         self.reasons = Counter()
 
     def __call__(self, completions, completion_ids, **columns):
-        if len(completion_ids) != len(completions) or not all(ids and isinstance(ids[0], int) for ids in completion_ids):
-            raise ValueError("completion_ids missing or not one token list per completion")
+        if len(completion_ids) != len(completions):
+            raise ValueError(f"{len(completion_ids)} completion_ids lists for {len(completions)} completions")
+        if not all(ids and isinstance(ids[0], int) for ids in completion_ids):
+            raise ValueError("invalid completion_ids: expected one non-empty token id list per completion")
         self.reasons["has_ids"] += len(completions)
         return [0.0 for _ in completions]
 
 
 def needs_claim_columns(completions, judgement, variables, predicate, statement, **columns):
-    """Zero for every row, but raise unless the claim columns reached the reward, one value per completion."""
+    """Score every row 0.0, and raise unless the claim columns reached the reward with one value per completion."""
     if not all(len(column) == len(completions) for column in (judgement, variables, predicate, statement)):
-        raise ValueError("claim columns not aligned with the completions")
+        raise ValueError(f"claim columns do not have one value for each of the {len(completions)} completions")
     if any(value not in ("true", "false") for value in judgement):
-        raise ValueError(f"unexpected judgement values {sorted(set(judgement))}")
+        raise ValueError(f"invalid judgement values {sorted(set(judgement))}; expected 'true' or 'false'")
     return [0.0 for _ in completions]

@@ -73,7 +73,7 @@ def test_no_rewards_rejected():
 
 
 def test_completion_ids_reach_the_reward():
-    # soft_overlong counts tokens, so the guard must pass TRL's completion_ids through, also row by row.
+    # soft_overlong counts tokens, so the guard must pass TRL's completion_ids through to it.
     funcs, _ = build_reward_funcs([RewardSpec("soft_overlong", options={"max_length": 4, "cache_length": 2})])
     assert funcs[0](completions=["a", "b", "c"], completion_ids=[[1, 2], [1, 2, 3], [1, 2, 3, 4, 5]]) == [0.0, -0.5, -1.0]
     assert funcs[0].rows_none == 0
